@@ -1,1 +1,26 @@
-//! placeholder
+//! The keystore service: every keystore operation, end to end.
+//!
+//! [`Keystore`] is where the other crates meet. For each operation it reads the entry from
+//! the [`Store`](keyward_store::Store), asks the domain whether the caller may do it and
+//! what changes, does the cryptography (generation, parsing, sealing private keys under the
+//! [`MasterKey`](keyward_crypto::MasterKey)), and hands the storage layer one
+//! [`EntryChange`](keyward_store::EntryChange) to apply in one transaction together with its
+//! audit record. It knows neither HTTP nor SQL.
+//!
+//! # Layout
+//! - [`service`]: [`Keystore`] and its operations.
+//! - [`views`]: what reads return ([`EntryView`], [`VersionView`], [`EntrySummary`]).
+//! - [`tokens`]: API tokens: generation, hashing, authentication.
+//! - [`clock`]: the [`Clock`] trait, so tests can move time.
+//! - [`error`]: [`KeystoreError`], classified for the HTTP layer.
+
+pub mod clock;
+pub mod error;
+pub mod service;
+pub mod tokens;
+pub mod views;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use error::KeystoreError;
+pub use service::{Keystore, ListFilter, PublicFormat};
+pub use views::{EntrySummary, EntryView, VersionView};

@@ -1,0 +1,297 @@
+//! A typed client for the keyward API, used by the command line.
+//!
+//! Errors from the server arrive as problem JSON and become [`ClientError::Problem`] with the
+//! server's own message, so the CLI can print exactly what the server said.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use reqwest::{Method, RequestBuilder, StatusCode, Url};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::wire::*;
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The server answered with an error.
+    #[error("{detail} (HTTP {status})")]
+    Problem {
+        /// HTTP status.
+        status: u16,
+        /// The server's message.
+        detail: String,
+    },
+    /// The server could not be reached.
+    #[error("cannot reach the keyward server at {url}: {source} (is `keyward serve` running? set --server or KEYWARD_SERVER)")]
+    Unreachable {
+        /// The server URL.
+        url: String,
+        /// The transport error.
+        source: reqwest::Error,
+    },
+    /// The server URL is not a valid base URL.
+    #[error("the server URL {0:?} is not valid: expected something like http://127.0.0.1:7447")]
+    BadUrl(String),
+    /// The response could not be read.
+    #[error("unexpected response from the server: {0}")]
+    Unexpected(String),
+}
+
+impl ClientError {
+    /// The HTTP status of a server-side error.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Problem { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// Filters for [`Client::list`].
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ListParams {
+    /// Only entries expiring within this many days.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiring_within: Option<i64>,
+    /// `tenant` or `platform`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// `key-pair` or `certificate`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+/// A connection to one keyward server.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: Url,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// A client for the server at `base` (e.g. `http://127.0.0.1:7447`), authenticating with `token`.
+    ///
+    /// # Errors
+    /// [`ClientError::BadUrl`] for a URL that cannot be a base.
+    pub fn new(base: &str, token: Option<String>) -> Result<Self, ClientError> {
+        let base = Url::parse(base).map_err(|_| ClientError::BadUrl(base.to_owned()))?;
+        if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
+            return Err(ClientError::BadUrl(base.to_string()));
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("keyward-cli/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ClientError::Unexpected(e.to_string()))?;
+        Ok(Self { base, token, http })
+    }
+
+    fn url(&self, segments: &[&str]) -> Result<Url, ClientError> {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .map_err(|()| ClientError::BadUrl(self.base.to_string()))?
+            .pop_if_empty()
+            .extend(segments);
+        Ok(url)
+    }
+
+    fn request(&self, method: Method, segments: &[&str]) -> Result<RequestBuilder, ClientError> {
+        let builder = self.http.request(method, self.url(segments)?);
+        Ok(match &self.token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        })
+    }
+
+    async fn send(&self, builder: RequestBuilder) -> Result<reqwest::Response, ClientError> {
+        let response = builder
+            .send()
+            .await
+            .map_err(|source| ClientError::Unreachable { url: self.base.to_string(), source })?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        let detail = serde_json::from_str::<ProblemJson>(&body)
+            .map(|p| p.detail)
+            .unwrap_or_else(|_| if body.is_empty() { status.to_string() } else { body });
+        Err(ClientError::Problem { status: status.as_u16(), detail })
+    }
+
+    async fn json<T: DeserializeOwned>(&self, builder: RequestBuilder) -> Result<T, ClientError> {
+        self.send(builder)
+            .await?
+            .json()
+            .await
+            .map_err(|e| ClientError::Unexpected(e.to_string()))
+    }
+
+    async fn bytes(&self, builder: RequestBuilder) -> Result<Vec<u8>, ClientError> {
+        Ok(self
+            .send(builder)
+            .await?
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Unexpected(e.to_string()))?
+            .to_vec())
+    }
+
+    /// Lists entries.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn list(&self, params: &ListParams) -> Result<Vec<EntrySummaryJson>, ClientError> {
+        self.json(self.request(Method::GET, &["api", "v1", "keys"])?.query(params)).await
+    }
+
+    /// Shows one entry.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn show(&self, alias: &str) -> Result<EntryJson, ClientError> {
+        self.json(self.request(Method::GET, &["api", "v1", "keys", alias])?).await
+    }
+
+    /// An entry's versions, newest first.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn history(&self, alias: &str) -> Result<Vec<VersionJson>, ClientError> {
+        self.json(self.request(Method::GET, &["api", "v1", "keys", alias, "versions"])?).await
+    }
+
+    /// Generates a key pair.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn generate(&self, alias: &str, request: &GenerateRequest) -> Result<VersionCreated, ClientError> {
+        self.json(self.request(Method::POST, &["api", "v1", "keys", alias, "generate"])?.json(request)).await
+    }
+
+    /// Imports a file's bytes.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn import(
+        &self,
+        alias: &str,
+        bytes: &[u8],
+        password: Option<String>,
+        staged: bool,
+    ) -> Result<VersionCreated, ClientError> {
+        let request = ImportRequest { data: STANDARD.encode(bytes), password, staged };
+        self.json(self.request(Method::POST, &["api", "v1", "keys", alias, "import"])?.json(&request)).await
+    }
+
+    /// Imports a CA's response to a CSR.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn import_response(&self, alias: &str, bytes: &[u8], staged: bool) -> Result<VersionCreated, ClientError> {
+        let request = ResponseImportRequest { data: STANDARD.encode(bytes), staged };
+        self.json(self.request(Method::POST, &["api", "v1", "keys", alias, "response"])?.json(&request)).await
+    }
+
+    /// Creates a CSR (PEM).
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn certificate_request(&self, alias: &str, version: Option<u32>) -> Result<String, ClientError> {
+        let builder = self.request(Method::GET, &["api", "v1", "keys", alias, "csr"])?.query(&[("version", version)]);
+        let bytes = self.bytes(builder).await?;
+        String::from_utf8(bytes).map_err(|e| ClientError::Unexpected(e.to_string()))
+    }
+
+    /// Activates a staged version.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn activate(&self, alias: &str, version: Option<u32>) -> Result<TransitionsJson, ClientError> {
+        let request = ActivateRequest { version };
+        self.json(self.request(Method::POST, &["api", "v1", "keys", alias, "activate"])?.json(&request)).await
+    }
+
+    /// Restores a retired version to staged.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn restore(&self, alias: &str, version: u32) -> Result<TransitionsJson, ClientError> {
+        let request = RestoreRequest { version };
+        self.json(self.request(Method::POST, &["api", "v1", "keys", alias, "restore"])?.json(&request)).await
+    }
+
+    /// Deletes an entry.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn delete(&self, alias: &str, force: bool, reason: Option<&str>) -> Result<(), ClientError> {
+        let mut builder = self.request(Method::DELETE, &["api", "v1", "keys", alias])?;
+        if force {
+            builder = builder.query(&[("force", "true")]);
+        }
+        if let Some(reason) = reason {
+            builder = builder.query(&[("reason", reason)]);
+        }
+        self.send(builder).await.map(drop)
+    }
+
+    /// Downloads public material in `format` (see the API's export formats).
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn export(&self, alias: &str, format: &str, version: Option<u32>) -> Result<Vec<u8>, ClientError> {
+        let builder = self
+            .request(Method::GET, &["api", "v1", "keys", alias, "export"])?
+            .query(&[("format", Some(format.to_owned())), ("version", version.map(|v| v.to_string()))]);
+        self.bytes(builder).await
+    }
+
+    /// Exports a key pair as PKCS#12.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn export_pkcs12(&self, alias: &str, password: &str, version: Option<u32>) -> Result<Vec<u8>, ClientError> {
+        let request = Pkcs12Request { password: password.to_owned(), version };
+        self.bytes(self.request(Method::POST, &["api", "v1", "keys", alias, "export", "pkcs12"])?.json(&request))
+            .await
+    }
+
+    /// Creates an API token.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn create_token(&self, name: &str, role: &str) -> Result<TokenCreated, ClientError> {
+        let request = TokenRequest { name: name.to_owned(), role: role.to_owned() };
+        self.json(self.request(Method::POST, &["api", "v1", "tokens"])?.json(&request)).await
+    }
+
+    /// The newest audit records.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn audit_list(&self, limit: Option<i64>, before: Option<i64>) -> Result<Vec<AuditRecordJson>, ClientError> {
+        let builder = self.request(Method::GET, &["api", "v1", "audit"])?.query(&[("limit", limit), ("before", before)]);
+        self.json(builder).await
+    }
+
+    /// Verifies the audit log.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn audit_verify(&self) -> Result<AuditVerifyJson, ClientError> {
+        self.json(self.request(Method::GET, &["api", "v1", "audit", "verify"])?).await
+    }
+
+    /// Whether the server answers its health check.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn health(&self) -> Result<(), ClientError> {
+        let builder = self.http.get(self.url(&["healthz"])?);
+        let response = self.send(builder).await?;
+        if response.status() == StatusCode::OK { Ok(()) } else { Err(ClientError::Unexpected(response.status().to_string())) }
+    }
+}

@@ -1,0 +1,381 @@
+//! JSON request and response bodies.
+//!
+//! These types are the API's contract: the server produces them, the client reads them, and
+//! the OpenAPI document describes them. Conversions from the service's views live here too,
+//! so no other crate needs to know how an entry looks in JSON. Times are RFC 3339 strings;
+//! binary material travels as standard base64.
+
+use keyward_crypto::CertificateDetails;
+use keyward_domain::{Timestamp, Transition};
+use keyward_keystore::{EntrySummary, EntryView, VersionView};
+use keyward_store::{AuditRecord, AuditVerification};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// An error (RFC 9457 problem details).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ProblemJson {
+    /// A URI naming the class of problem, e.g. `urn:keyward:problem:conflict`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// Short summary of the class of problem (the HTTP reason phrase).
+    pub title: String,
+    /// HTTP status code.
+    pub status: u16,
+    /// What was wrong with this request.
+    pub detail: String,
+}
+
+/// One entry in a listing.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EntrySummaryJson {
+    /// The alias.
+    pub alias: String,
+    /// `key-pair` or `certificate`.
+    pub kind: String,
+    /// `tenant` or `platform`.
+    pub owner: String,
+    /// The active version's number.
+    pub active_version: Option<u32>,
+    /// Staged versions waiting for activation, newest first.
+    pub staged_versions: Vec<u32>,
+    /// Number of versions in all states.
+    pub versions: usize,
+    /// Expiry of the active (or newest) version.
+    pub not_after: Option<String>,
+    /// Expires within 30 days.
+    pub expiring_soon: bool,
+    /// Has expired.
+    pub expired: bool,
+}
+
+impl From<&EntrySummary> for EntrySummaryJson {
+    fn from(s: &EntrySummary) -> Self {
+        Self {
+            alias: s.alias.to_string(),
+            kind: s.kind.to_string(),
+            owner: s.owner.to_string(),
+            active_version: s.active.map(|v| v.0),
+            staged_versions: s.staged.iter().map(|v| v.0).collect(),
+            versions: s.versions,
+            not_after: s.not_after.map(Timestamp::to_rfc3339),
+            expiring_soon: s.expiring_soon,
+            expired: s.expired,
+        }
+    }
+}
+
+/// Details of one certificate.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CertificateJson {
+    /// Subject distinguished name.
+    pub subject: String,
+    /// Issuer distinguished name.
+    pub issuer: String,
+    /// Serial number, hexadecimal.
+    pub serial: String,
+    /// Start of validity.
+    pub not_before: String,
+    /// End of validity.
+    pub not_after: String,
+    /// Signature algorithm, e.g. `sha256WithRSAEncryption`.
+    pub signature_algorithm: String,
+    /// Public key algorithm: `RSA`, `EC` or `Ed25519`.
+    pub key_algorithm: String,
+    /// Key size in bits.
+    pub key_size: u32,
+    /// Named curve of EC keys.
+    pub curve: Option<String>,
+    /// SHA-1 fingerprint, colon-separated hex.
+    pub sha1_fingerprint: String,
+    /// SHA-256 fingerprint, colon-separated hex.
+    pub sha256_fingerprint: String,
+    /// Whether the certificate is a CA.
+    pub is_ca: bool,
+    /// Whether it is self-signed.
+    pub self_signed: bool,
+}
+
+impl From<&CertificateDetails> for CertificateJson {
+    fn from(d: &CertificateDetails) -> Self {
+        Self {
+            subject: d.subject.clone(),
+            issuer: d.issuer.clone(),
+            serial: d.serial_hex.clone(),
+            not_before: d.not_before.to_rfc3339(),
+            not_after: d.not_after.to_rfc3339(),
+            signature_algorithm: d.signature_algorithm.clone(),
+            key_algorithm: d.key_algorithm.clone(),
+            key_size: d.key_size_bits,
+            curve: d.curve.clone(),
+            sha1_fingerprint: d.sha1_fingerprint.clone(),
+            sha256_fingerprint: d.sha256_fingerprint.clone(),
+            is_ca: d.is_ca,
+            self_signed: d.self_signed,
+        }
+    }
+}
+
+/// One version of an entry.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VersionJson {
+    /// Version number.
+    pub version: u32,
+    /// `staged`, `active` or `retired`.
+    pub state: String,
+    /// When it was added.
+    pub created_at: String,
+    /// Who added it.
+    pub created_by: String,
+    /// When it last became active.
+    pub activated_at: Option<String>,
+    /// When it last stopped being active.
+    pub active_until: Option<String>,
+    /// Whether it holds a private key (the key itself never appears in the API).
+    pub has_private_key: bool,
+    /// The private key's algorithm.
+    pub key_algorithm: Option<String>,
+    /// The certificate chain, leaf first.
+    pub chain: Vec<CertificateJson>,
+}
+
+impl From<&VersionView> for VersionJson {
+    fn from(v: &VersionView) -> Self {
+        Self {
+            version: v.version.id.0,
+            state: v.version.state.to_string(),
+            created_at: v.version.created_at.to_rfc3339(),
+            created_by: v.version.created_by.clone(),
+            activated_at: v.version.activated_at.map(Timestamp::to_rfc3339),
+            active_until: v.version.active_until.map(Timestamp::to_rfc3339),
+            has_private_key: v.has_private_key,
+            key_algorithm: v.key_algorithm.clone(),
+            chain: v.chain.iter().map(CertificateJson::from).collect(),
+        }
+    }
+}
+
+/// An entry with all its versions.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EntryJson {
+    /// The alias.
+    pub alias: String,
+    /// `key-pair` or `certificate`.
+    pub kind: String,
+    /// `tenant` or `platform`.
+    pub owner: String,
+    /// Change counter.
+    pub revision: i64,
+    /// When the entry was created.
+    pub created_at: String,
+    /// Who created it.
+    pub created_by: String,
+    /// When it last changed.
+    pub modified_at: String,
+    /// Who changed it last.
+    pub modified_by: String,
+    /// Versions, ascending.
+    pub versions: Vec<VersionJson>,
+}
+
+impl From<&EntryView> for EntryJson {
+    fn from(v: &EntryView) -> Self {
+        let e = &v.entry;
+        Self {
+            alias: e.alias.to_string(),
+            kind: e.kind.to_string(),
+            owner: e.owner.to_string(),
+            revision: e.revision.0,
+            created_at: e.created_at.to_rfc3339(),
+            created_by: e.created_by.clone(),
+            modified_at: e.modified_at.to_rfc3339(),
+            modified_by: e.modified_by.clone(),
+            versions: v.versions.iter().map(VersionJson::from).collect(),
+        }
+    }
+}
+
+/// Generate a key pair with a self-signed certificate.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct GenerateRequest {
+    /// `rsa-2048`, `rsa-3072`, `rsa-4096`, `ec-p256`, `ec-p384` or `ed25519`.
+    pub algorithm: String,
+    /// Subject, e.g. `CN=flow client, O=Example AG, C=DE`.
+    pub subject: String,
+    /// Validity in days (default 365).
+    #[serde(default)]
+    pub days: Option<u32>,
+    /// Add the version as staged instead of activating it.
+    #[serde(default)]
+    pub staged: bool,
+}
+
+/// Import a certificate, a key pair or a PKCS#12 file.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ImportRequest {
+    /// The file's bytes, base64.
+    pub data: String,
+    /// Password of a PKCS#12 file.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Add the version as staged instead of activating it.
+    #[serde(default)]
+    pub staged: bool,
+}
+
+/// Import a CA's response to a certificate signing request.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ResponseImportRequest {
+    /// The signed certificate or chain (PEM, DER or PKCS#7), base64.
+    pub data: String,
+    /// Add the version as staged even when the request came from the active version.
+    #[serde(default)]
+    pub staged: bool,
+}
+
+/// A version was added.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VersionCreated {
+    /// The alias.
+    pub alias: String,
+    /// The new version's number.
+    pub version: u32,
+}
+
+/// Activate a staged version.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct ActivateRequest {
+    /// The version; the newest staged one when absent.
+    #[serde(default)]
+    pub version: Option<u32>,
+}
+
+/// Move a retired version back to staged.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RestoreRequest {
+    /// The retired version.
+    pub version: u32,
+}
+
+/// Export a key pair as PKCS#12.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Pkcs12Request {
+    /// Password protecting the file (required, not empty).
+    pub password: String,
+    /// The version; the active one when absent.
+    #[serde(default)]
+    pub version: Option<u32>,
+}
+
+/// One state change.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TransitionJson {
+    /// The version.
+    pub version: u32,
+    /// State before.
+    pub from: String,
+    /// State after.
+    pub to: String,
+    /// When.
+    pub at: String,
+}
+
+impl From<&Transition> for TransitionJson {
+    fn from(t: &Transition) -> Self {
+        Self { version: t.version.0, from: t.from.to_string(), to: t.to.to_string(), at: t.at.to_rfc3339() }
+    }
+}
+
+/// The state changes an operation made.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TransitionsJson {
+    /// The alias.
+    pub alias: String,
+    /// What changed.
+    pub transitions: Vec<TransitionJson>,
+}
+
+/// Create an API token.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenRequest {
+    /// A name for the token, recorded as the actor of its changes.
+    pub name: String,
+    /// `viewer`, `developer`, `admin` or `platform`.
+    pub role: String,
+}
+
+/// A created token. It is shown once; only its hash is stored.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenCreated {
+    /// The name.
+    pub name: String,
+    /// The role.
+    pub role: String,
+    /// The bearer token.
+    pub token: String,
+}
+
+/// One audit record.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditRecordJson {
+    /// Position in the log.
+    pub seq: i64,
+    /// When.
+    pub at: String,
+    /// Who (token name).
+    pub actor: String,
+    /// With which role.
+    pub role: String,
+    /// What, e.g. `keys.activate`.
+    pub action: String,
+    /// Which alias.
+    pub alias: Option<String>,
+    /// Which version.
+    pub version: Option<u32>,
+    /// Before/after and reasons.
+    pub detail: String,
+    /// This record's chain hash.
+    pub hash: String,
+}
+
+impl From<&AuditRecord> for AuditRecordJson {
+    fn from(r: &AuditRecord) -> Self {
+        Self {
+            seq: r.seq,
+            at: r.at.to_rfc3339(),
+            actor: r.actor.clone(),
+            role: r.role.to_string(),
+            action: r.action.clone(),
+            alias: r.alias.clone(),
+            version: r.version,
+            detail: r.detail.clone(),
+            hash: r.hash.clone(),
+        }
+    }
+}
+
+/// The result of checking the audit log's hash chain.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditVerifyJson {
+    /// Records checked.
+    pub records: u64,
+    /// Whether the chain is intact.
+    pub intact: bool,
+    /// The first problem found.
+    pub problem: Option<String>,
+}
+
+impl From<&AuditVerification> for AuditVerifyJson {
+    fn from(v: &AuditVerification) -> Self {
+        Self {
+            records: v.records,
+            intact: v.problem.is_none(),
+            problem: v.problem.as_ref().map(ToString::to_string),
+        }
+    }
+}
+
+/// Serializes a wire value as pretty JSON, for the CLI's `--output json`.
+pub fn to_pretty_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}

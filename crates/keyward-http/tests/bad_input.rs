@@ -1,0 +1,209 @@
+//! The bad-input corpus: every kind of broken request gets a 4xx problem whose detail says
+//! what was wrong, and leaves the keystore and the audit log exactly as they were.
+
+mod common;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use common::TestServer;
+use keyward_domain::{KeyAlgorithm, Timestamp};
+use serde_json::{Value, json};
+
+struct Bad {
+    name: &'static str,
+    method: &'static str,
+    path: String,
+    body: Body,
+    status: u16,
+    /// A piece of the detail message (case-insensitive).
+    says: &'static str,
+}
+
+enum Body {
+    None,
+    Json(Value),
+    Raw(&'static str, Vec<u8>),
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = STANDARD.encode(der);
+    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+}
+
+fn b64(bytes: impl AsRef<[u8]>) -> String {
+    STANDARD.encode(bytes)
+}
+
+fn import(name: &'static str, alias: &str, data: impl AsRef<[u8]>, password: Option<&str>, status: u16, says: &'static str) -> Bad {
+    Bad {
+        name,
+        method: "POST",
+        path: format!("/api/v1/keys/{alias}/import"),
+        body: Body::Json(json!({"data": b64(data), "password": password})),
+        status,
+        says,
+    }
+}
+
+fn post(name: &'static str, path: &str, body: Value, status: u16, says: &'static str) -> Bad {
+    Bad { name, method: "POST", path: path.to_owned(), body: Body::Json(body), status, says }
+}
+
+fn get(name: &'static str, path: &str, status: u16, says: &'static str) -> Bad {
+    Bad { name, method: "GET", path: path.to_owned(), body: Body::None, status, says }
+}
+
+#[tokio::test]
+async fn bad_input_corpus() {
+    let server = TestServer::start().await;
+    // The keystore the corpus runs against.
+    server.generate("kp", false).await; // kp: v1 active
+    server.generate("kp", false).await; // v1 retired, v2 active
+    server.generate("other", false).await;
+    let cert_pem = server.export_pem("kp", 2).await;
+    let other_pem = server.export_pem("other", 1).await;
+    server.admin("POST", "/api/v1/keys/trusted/import", Some(&json!({"data": b64(&other_pem)}))).await;
+    let (status, p12) =
+        server.call("admin", "POST", "/api/v1/keys/kp/export/pkcs12", Some(&json!({"password": "right"}))).await;
+    assert_eq!(status, 200);
+    let (status, cert_der) = server.call("admin", "GET", "/api/v1/keys/kp/export?format=der", None).await;
+    assert_eq!(status, 200);
+    let (status, p7b) = server.call("admin", "GET", "/api/v1/keys/kp/export?format=p7b", None).await;
+    assert_eq!(status, 200);
+    let now = Timestamp::from_seconds(1_795_428_000);
+    let (key, key_cert) = keyward_crypto::generate(KeyAlgorithm::EcP256, "CN=loose", 10, now).unwrap();
+    let (key2, _) = keyward_crypto::generate(KeyAlgorithm::EcP256, "CN=loose2", 10, now).unwrap();
+    let key_pem = pem("PRIVATE KEY", key.pkcs8_der());
+    let key2_pem = pem("PRIVATE KEY", key2.pkcs8_der());
+    let mismatched = format!("{key_pem}{cert_pem}");
+    let two_keys = format!("{key_pem}{key2_pem}{}", key_cert.to_pem());
+    let broken_cert_pem = cert_pem.replacen("MII", "MIX", 1);
+    let empty_pem = "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n";
+    let long_alias = "a".repeat(251);
+
+    let corpus: Vec<Bad> = vec![
+        // --- import: broken material
+        post("data is not base64", "/api/v1/keys/x1/import", json!({"data": "%%%not base64%%%"}), 400, "base64"),
+        post("data is empty", "/api/v1/keys/x1/import", json!({"data": ""}), 400, "empty"),
+        import("random bytes", "x1", [0x13u8, 0x37, 0x00, 0xff, 0x42, 0x99, 0x01], None, 400, ""),
+        import("plain text", "x1", "hello, keystore", None, 400, ""),
+        import("broken base64 inside a PEM certificate", "x1", &broken_cert_pem, None, 400, "certificate"),
+        import("empty PEM certificate block", "x1", empty_pem, None, 400, ""),
+        import("unknown PEM label", "x1", "-----BEGIN FOO BAR-----\nAAAA\n-----END FOO BAR-----\n", None, 400, "FOO BAR"),
+        import("truncated DER certificate", "x1", &cert_der[..cert_der.len() / 2], None, 400, ""),
+        import("DER certificate with trailing garbage", "x1", [cert_der.as_slice(), b"garbage"].concat(), None, 400, ""),
+        import("truncated PKCS#7", "x1", &p7b[..p7b.len() - 20], None, 400, ""),
+        import("private key without certificate", "x1", &key_pem, None, 400, "certificate"),
+        import("private key with someone else's certificate", "x1", &mismatched, None, 400, "does not match"),
+        import("two private keys", "x1", &two_keys, None, 400, "key"),
+        import("broken PKCS#1 key", "x1", format!("-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAK\n-----END RSA PRIVATE KEY-----\n{cert_pem}"), None, 400, ""),
+        import("broken SEC1 key", "x1", format!("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEI\n-----END EC PRIVATE KEY-----\n{cert_pem}"), None, 400, ""),
+        import("broken PKCS#8 key", "x1", format!("-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49\n-----END PRIVATE KEY-----\n{cert_pem}"), None, 400, ""),
+        import("PKCS#12 with a wrong password", "x1", &p12, Some("wrong"), 400, "password"),
+        import("PKCS#12 without a password", "x1", &p12, None, 400, "password"),
+        import("truncated PKCS#12", "x1", &p12[..p12.len() / 2], Some("right"), 400, ""),
+        import("key pair into a certificate entry", "trusted", format!("{key_pem}{}", key_cert.to_pem()), None, 400, "certificate"),
+        import("certificate into a key-pair entry", "kp", &other_pem, None, 400, "key-pair"),
+        // --- request bodies
+        Bad { name: "body is not JSON", method: "POST", path: "/api/v1/keys/x1/import".into(), body: Body::Raw("application/json", b"{not json".to_vec()), status: 400, says: "not valid" },
+        Bad { name: "body without content type", method: "POST", path: "/api/v1/keys/x1/import".into(), body: Body::Raw("text/plain", b"{}".to_vec()), status: 415, says: "JSON" },
+        post("import without data field", "/api/v1/keys/x1/import", json!({"password": "x"}), 422, "data"),
+        Bad { name: "oversized body", method: "POST", path: "/api/v1/keys/x1/import".into(), body: Body::Raw("application/json", format!("{{\"data\": \"{}\"}}", "A".repeat(2 * 1024 * 1024)).into_bytes()), status: 413, says: "larger than" },
+        // --- aliases
+        post("alias with a space", "/api/v1/keys/bad%20alias/generate", json!({"algorithm": "ec-p256", "subject": "CN=x"}), 400, "not allowed"),
+        post("alias with a quote", "/api/v1/keys/bad'alias/generate", json!({"algorithm": "ec-p256", "subject": "CN=x"}), 400, "not allowed"),
+        post("alias too long", &format!("/api/v1/keys/{long_alias}/generate"), json!({"algorithm": "ec-p256", "subject": "CN=x"}), 400, "at most 250"),
+        post("alias starting with a dash", "/api/v1/keys/-dash/generate", json!({"algorithm": "ec-p256", "subject": "CN=x"}), 400, "start with"),
+        post("alias with non-ASCII letters", "/api/v1/keys/schl%C3%BCssel/generate", json!({"algorithm": "ec-p256", "subject": "CN=x"}), 400, "not allowed"),
+        get("show with a bad alias", "/api/v1/keys/a%2Fb", 400, "not allowed"),
+        // --- generate
+        post("unknown algorithm", "/api/v1/keys/x1/generate", json!({"algorithm": "rsa-1024", "subject": "CN=x"}), 400, "rsa-2048"),
+        post("empty subject", "/api/v1/keys/x1/generate", json!({"algorithm": "ec-p256", "subject": ""}), 400, "subject"),
+        post("subject with an unknown attribute", "/api/v1/keys/x1/generate", json!({"algorithm": "ec-p256", "subject": "XYZ=foo"}), 400, "XYZ"),
+        post("subject without attribute names", "/api/v1/keys/x1/generate", json!({"algorithm": "ec-p256", "subject": "just words"}), 400, ""),
+        post("zero days of validity", "/api/v1/keys/x1/generate", json!({"algorithm": "ec-p256", "subject": "CN=x", "days": 0}), 400, "validity"),
+        post("a hundred thousand days", "/api/v1/keys/x1/generate", json!({"algorithm": "ec-p256", "subject": "CN=x", "days": 100000}), 400, "validity"),
+        post("negative days", "/api/v1/keys/x1/generate", json!({"algorithm": "ec-p256", "subject": "CN=x", "days": -5}), 422, "days"),
+        post("key pair onto a certificate entry", "/api/v1/keys/trusted/generate", json!({"algorithm": "ec-p256", "subject": "CN=x"}), 400, "certificate"),
+        // --- CSR responses
+        post("response for an unknown alias", "/api/v1/keys/nobody/response", json!({"data": b64(&cert_pem)}), 404, "nobody"),
+        post("response that matches no key", "/api/v1/keys/kp/response", json!({"data": b64(&other_pem)}), 400, "none of the private keys"),
+        post("response that is garbage", "/api/v1/keys/kp/response", json!({"data": b64("garbage")}), 400, ""),
+        post("response for a certificate entry", "/api/v1/keys/trusted/response", json!({"data": b64(&other_pem)}), 400, "certificate"),
+        // --- activate, restore
+        post("activate an unknown alias", "/api/v1/keys/nobody/activate", json!({}), 404, "nobody"),
+        post("activate an unknown version", "/api/v1/keys/kp/activate", json!({"version": 99}), 404, "version 99"),
+        post("activate the active version", "/api/v1/keys/kp/activate", json!({"version": 2}), 409, "active"),
+        post("activate a retired version", "/api/v1/keys/kp/activate", json!({"version": 1}), 409, "retired"),
+        post("activate with nothing staged", "/api/v1/keys/kp/activate", json!({}), 409, "no staged version"),
+        post("activate with a string version", "/api/v1/keys/kp/activate", json!({"version": "two"}), 422, "version"),
+        post("restore the active version", "/api/v1/keys/kp/restore", json!({"version": 2}), 409, "must be retired"),
+        post("restore an unknown version", "/api/v1/keys/kp/restore", json!({"version": 42}), 404, "version 42"),
+        post("restore without a version", "/api/v1/keys/kp/restore", json!({}), 422, "version"),
+        // --- delete
+        Bad { name: "delete an unknown alias", method: "DELETE", path: "/api/v1/keys/nobody".into(), body: Body::None, status: 404, says: "nobody" },
+        Bad { name: "delete a key pair retired minutes ago", method: "DELETE", path: "/api/v1/keys/kp".into(), body: Body::None, status: 409, says: "needed to decrypt" },
+        Bad { name: "forced delete without a reason", method: "DELETE", path: "/api/v1/keys/kp?force=true".into(), body: Body::None, status: 400, says: "reason" },
+        Bad { name: "forced delete with a blank reason", method: "DELETE", path: "/api/v1/keys/kp?force=true&reason=%20".into(), body: Body::None, status: 400, says: "reason" },
+        // --- export
+        get("unknown export format", "/api/v1/keys/kp/export?format=jpeg", 400, "p7b"),
+        get("export of an unknown version", "/api/v1/keys/kp/export?version=9", 404, "version 9"),
+        get("export of an unknown alias", "/api/v1/keys/nobody/export", 404, "nobody"),
+        post("PKCS#12 of a certificate entry", "/api/v1/keys/trusted/export/pkcs12", json!({"password": "x"}), 400, "no private key"),
+        post("PKCS#12 with an empty password", "/api/v1/keys/kp/export/pkcs12", json!({"password": ""}), 400, "password"),
+        get("CSR for a certificate entry", "/api/v1/keys/trusted/csr", 400, "key pair"),
+        // --- tokens
+        post("token with an unknown role", "/api/v1/tokens", json!({"name": "n", "role": "root"}), 400, "unknown role"),
+        post("token with an empty name", "/api/v1/tokens", json!({"name": " ", "role": "viewer"}), 400, "name"),
+        post("token with a taken name", "/api/v1/tokens", json!({"name": "viewer-user", "role": "viewer"}), 409, "already exists"),
+        // --- list and show
+        get("list with an unknown owner", "/api/v1/keys?owner=someone", 400, "owner"),
+        get("list with an unknown kind", "/api/v1/keys?kind=secret", 400, "kind"),
+        get("list with negative days", "/api/v1/keys?expiring_within=-1", 400, "negative"),
+        get("list with non-numeric days", "/api/v1/keys?expiring_within=soon", 400, "expiring_within"),
+        get("show an unknown alias", "/api/v1/keys/nobody", 404, "nobody"),
+        get("an endpoint that does not exist", "/api/v1/nothing", 404, "no such"),
+    ];
+    assert!(corpus.len() >= 50, "the corpus has only {} inputs", corpus.len());
+
+    let before = snapshot(&server).await;
+    let mut failures = Vec::new();
+    for bad in &corpus {
+        let mut request = server
+            .http
+            .request(reqwest::Method::from_bytes(bad.method.as_bytes()).unwrap(), format!("{}{}", server.base, bad.path))
+            .bearer_auth(&server.tokens["admin"]);
+        request = match &bad.body {
+            Body::None => request,
+            Body::Json(value) => request.json(value),
+            Body::Raw(content_type, bytes) => request.header("content-type", *content_type).body(bytes.clone()),
+        };
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let detail = body["detail"].as_str().unwrap_or_default();
+        if status != bad.status {
+            failures.push(format!("{}: expected {}, got {status}: {detail}", bad.name, bad.status));
+        } else if content_type.as_deref() != Some("application/problem+json") || detail.len() < 10 {
+            failures.push(format!("{}: not a problem with a message: {content_type:?} {body}", bad.name));
+        } else if !detail.to_lowercase().contains(&bad.says.to_lowercase()) {
+            failures.push(format!("{}: detail {detail:?} does not mention {:?}", bad.name, bad.says));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} inputs handled wrongly:\n{}", failures.len(), corpus.len(), failures.join("\n"));
+    assert_eq!(snapshot(&server).await, before, "a refused request changed the keystore or the audit log");
+}
+
+/// Everything a refused request could have changed: every entry in full and the audit log.
+async fn snapshot(server: &TestServer) -> Value {
+    let list = server.admin("GET", "/api/v1/keys", None).await;
+    let mut entries = Vec::new();
+    for entry in list.as_array().unwrap() {
+        let alias = entry["alias"].as_str().unwrap();
+        entries.push(server.admin("GET", &format!("/api/v1/keys/{alias}"), None).await);
+    }
+    let audit = server.admin("GET", "/api/v1/audit?limit=1000", None).await;
+    json!({"entries": entries, "audit": audit})
+}

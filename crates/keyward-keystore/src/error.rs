@@ -1,0 +1,50 @@
+//! The service's error type.
+//!
+//! [`KeystoreError::class`] says whether the caller is at fault (and how) or keyward is;
+//! the HTTP layer turns that into a status code.
+
+use keyward_crypto::CryptoError;
+use keyward_domain::{DomainError, ErrorClass};
+use keyward_store::StoreError;
+
+/// Why a keystore operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeystoreError {
+    /// A domain rule refused the operation.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// The material could not be parsed, generated or converted.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// Storage refused (conflict) or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The request is invalid for a reason outside the domain rules.
+    #[error("{0}")]
+    Invalid(String),
+    /// Stored data that cannot be read back (a damaged database or a wrong master key).
+    #[error("stored data for {what} cannot be read: {detail}")]
+    Corrupt {
+        /// What was being read.
+        what: String,
+        /// What went wrong.
+        detail: String,
+    },
+}
+
+impl KeystoreError {
+    /// How the error is reported; `None` for internal errors.
+    pub fn class(&self) -> Option<ErrorClass> {
+        match self {
+            Self::Domain(e) => Some(e.class()),
+            Self::Crypto(e) if e.is_user_error() => Some(ErrorClass::Invalid),
+            Self::Crypto(_) => None,
+            Self::Store(e) if e.is_conflict() => Some(ErrorClass::Conflict),
+            Self::Store(e) if e.is_not_found() => Some(ErrorClass::NotFound),
+            Self::Store(_) => None,
+            Self::Invalid(_) => Some(ErrorClass::Invalid),
+            Self::Corrupt { .. } => None,
+        }
+    }
+}

@@ -1,0 +1,644 @@
+//! [`Keystore`]: the keystore operations.
+//!
+//! Every write follows the same shape: read the entry, let the domain plan the change
+//! (which checks the caller's role and every rule), do the cryptography, and apply one
+//! [`EntryChange`] whose audit record commits with it. A change planned from a revision
+//! that someone else has changed in the meantime is refused by the store as a conflict.
+
+use std::sync::Arc;
+
+use keyward_crypto::{self as crypto, Certificate, Chain, Imported, MasterKey, PrivateKey};
+use keyward_domain::{
+    Action, Actor, Alias, DomainError, Entry, EntryKind, KeyAlgorithm, Owner, Retention, Role,
+    Transition, VersionId, VersionState, authorize, authorize_some_owner, check_key_pair_material,
+    plan_add_version,
+};
+use keyward_store::{
+    AuditRecord, AuditVerification, EntryChange, EntryOp, NewToken, NewVersion, Store,
+};
+
+use crate::clock::Clock;
+use crate::tokens::{generate_token, hash_token};
+use crate::views::{EntrySummary, EntryView, VersionView};
+use crate::KeystoreError;
+
+/// Longest validity a generated self-signed certificate may have, in days.
+pub const MAX_VALIDITY_DAYS: u32 = 3650;
+
+/// Filters for [`Keystore::list`].
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Only entries whose current version expires within this many days.
+    pub expiring_within_days: Option<i64>,
+    /// Only entries with this owner.
+    pub owner: Option<Owner>,
+    /// Only entries of this kind.
+    pub kind: Option<EntryKind>,
+}
+
+/// Public material that anyone with read access may download.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublicFormat {
+    /// The leaf certificate, PEM.
+    CertificatePem,
+    /// The leaf certificate, DER (.cer).
+    CertificateDer,
+    /// The whole chain as concatenated PEM certificates.
+    ChainPem,
+    /// The chain as a certs-only PKCS#7 (.p7b), DER.
+    P7bDer,
+    /// The chain as a certs-only PKCS#7, PEM.
+    P7bPem,
+    /// The topmost certificate of the chain (the root, when the chain is complete), PEM.
+    RootPem,
+    /// The same, DER.
+    RootDer,
+}
+
+impl PublicFormat {
+    /// Every format with its name in the API and the CLI.
+    pub const ALL: [(PublicFormat, &'static str); 7] = [
+        (PublicFormat::CertificatePem, "pem"),
+        (PublicFormat::CertificateDer, "der"),
+        (PublicFormat::ChainPem, "chain-pem"),
+        (PublicFormat::P7bDer, "p7b"),
+        (PublicFormat::P7bPem, "p7b-pem"),
+        (PublicFormat::RootPem, "root-pem"),
+        (PublicFormat::RootDer, "root-der"),
+    ];
+
+    /// The format's name.
+    pub fn as_str(self) -> &'static str {
+        Self::ALL.iter().find(|(f, _)| *f == self).map_or("pem", |(_, name)| name)
+    }
+
+    /// Parses a format name.
+    ///
+    /// # Errors
+    /// A message listing the known names.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        Self::ALL.iter().find(|(_, n)| *n == name).map(|(f, _)| *f).ok_or_else(|| {
+            let names: Vec<&str> = Self::ALL.iter().map(|(_, n)| *n).collect();
+            format!("unknown export format {name:?}; expected one of {}", names.join(", "))
+        })
+    }
+}
+
+/// The keystore service. Cheap to clone.
+#[derive(Clone)]
+pub struct Keystore {
+    store: Store,
+    master_key: Arc<MasterKey>,
+    clock: Arc<dyn Clock>,
+    retention: Retention,
+}
+
+impl Keystore {
+    /// A keystore over `store`, sealing private keys under `master_key`.
+    pub fn new(store: Store, master_key: MasterKey, clock: Arc<dyn Clock>) -> Self {
+        Self { store, master_key: Arc::new(master_key), clock, retention: Retention::default() }
+    }
+
+    /// The storage underneath (for the server's start-up and health checks).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The current time as the keystore sees it.
+    pub fn now(&self) -> keyward_domain::Timestamp {
+        self.clock.now()
+    }
+
+    // ----- reads -------------------------------------------------------------------------
+
+    /// Entries matching `filter`, sorted by alias.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn list(&self, actor: &Actor, filter: &ListFilter) -> Result<Vec<EntrySummary>, KeystoreError> {
+        authorize(actor.role, Action::Read, None)?;
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .list_entries()
+            .await?
+            .iter()
+            .filter(|e| filter.owner.is_none_or(|o| e.owner == o))
+            .filter(|e| filter.kind.is_none_or(|k| e.kind == k))
+            .filter(|e| filter.expiring_within_days.is_none_or(|d| e.expires_within(d, now)))
+            .map(|e| EntrySummary::of(e, now))
+            .collect())
+    }
+
+    /// One entry with the details of every version.
+    ///
+    /// # Errors
+    /// Unknown alias, storage failures, unreadable stored material.
+    pub async fn show(&self, actor: &Actor, alias: &Alias) -> Result<EntryView, KeystoreError> {
+        authorize(actor.role, Action::Read, None)?;
+        let entry = self.require_entry(alias).await?;
+        let mut versions = Vec::with_capacity(entry.versions.len());
+        for version in &entry.versions {
+            let (chain, sealed) = self.material(alias, version.id).await?;
+            let key_algorithm = match &sealed {
+                Some(sealed) => Some(self.unseal(alias, version.id, sealed)?.algorithm().to_string()),
+                None => None,
+            };
+            versions.push(VersionView {
+                version: version.clone(),
+                has_private_key: sealed.is_some(),
+                key_algorithm,
+                chain: chain.certificates().iter().map(Certificate::details).collect(),
+            });
+        }
+        Ok(EntryView { entry, versions })
+    }
+
+    /// Public material of a version (the active one, or the newest with none active).
+    ///
+    /// # Errors
+    /// Unknown alias or version, storage failures.
+    pub async fn export_public(
+        &self,
+        actor: &Actor,
+        alias: &Alias,
+        version: Option<VersionId>,
+        format: PublicFormat,
+    ) -> Result<Vec<u8>, KeystoreError> {
+        authorize(actor.role, Action::DownloadPublic, None)?;
+        let entry = self.require_entry(alias).await?;
+        let version = resolve_version(&entry, version)?;
+        let (chain, _) = self.material(alias, version).await?;
+        Ok(match format {
+            PublicFormat::CertificatePem => chain.leaf().to_pem().into_bytes(),
+            PublicFormat::CertificateDer => chain.leaf().der().to_vec(),
+            PublicFormat::ChainPem => chain.to_pem().into_bytes(),
+            PublicFormat::P7bDer => crypto::p7b_der(&chain),
+            PublicFormat::P7bPem => crypto::p7b_pem(&chain).into_bytes(),
+            PublicFormat::RootPem => chain.root().to_pem().into_bytes(),
+            PublicFormat::RootDer => chain.root().der().to_vec(),
+        })
+    }
+
+    /// A key pair with its chain as PKCS#12, protected by `password`. Admin only; audited.
+    ///
+    /// # Errors
+    /// Forbidden roles, certificate entries, unknown alias or version, an empty password.
+    pub async fn export_pkcs12(
+        &self,
+        actor: &Actor,
+        alias: &Alias,
+        version: Option<VersionId>,
+        password: &str,
+    ) -> Result<Vec<u8>, KeystoreError> {
+        authorize_some_owner(actor.role, Action::ExportPrivateKey)?;
+        let entry = self.require_entry(alias).await?;
+        authorize(actor.role, Action::ExportPrivateKey, Some(entry.owner))?;
+        let version = resolve_version(&entry, version)?;
+        let (chain, sealed) = self.material(alias, version).await?;
+        let sealed = sealed.ok_or_else(|| {
+            KeystoreError::Invalid(format!("{alias} is a certificate entry; it has no private key to export"))
+        })?;
+        let key = self.unseal(alias, version, &sealed)?;
+        let bytes = crypto::pkcs12(&key, &chain, alias.as_str(), password)?;
+        // Recorded as a change of nothing, so the export shows up in the audit log.
+        self.store
+            .apply(EntryChange {
+                alias: alias.clone(),
+                expected_revision: Some(entry.revision),
+                actor: actor.clone(),
+                at: self.clock.now(),
+                op: EntryOp::Transition { transitions: Vec::new() },
+                audit_action: "keys.export-private".into(),
+                audit_detail: format!("version {version} exported as PKCS#12"),
+            })
+            .await?;
+        Ok(bytes)
+    }
+
+    /// A PKCS#10 certificate signing request for a key pair version (the newest staged
+    /// one, else the active one, when `version` is `None`).
+    ///
+    /// # Errors
+    /// Forbidden roles, certificate entries, unknown alias or version.
+    pub async fn certificate_request(
+        &self,
+        actor: &Actor,
+        alias: &Alias,
+        version: Option<VersionId>,
+    ) -> Result<String, KeystoreError> {
+        authorize_some_owner(actor.role, Action::CreateRequest)?;
+        let entry = self.require_entry(alias).await?;
+        authorize(actor.role, Action::CreateRequest, Some(entry.owner))?;
+        let version = match version {
+            Some(v) => entry.require_version(v)?.id,
+            None => entry
+                .staged()
+                .next()
+                .or_else(|| entry.active())
+                .or_else(|| entry.versions.last())
+                .map(|v| v.id)
+                .ok_or_else(|| KeystoreError::Invalid(format!("{alias} has no versions")))?,
+        };
+        let (chain, sealed) = self.material(alias, version).await?;
+        let sealed = sealed.ok_or_else(|| {
+            KeystoreError::Invalid(format!("{alias} is a certificate entry; a CSR needs a key pair"))
+        })?;
+        let key = self.unseal(alias, version, &sealed)?;
+        Ok(crypto::certificate_request(&key, chain.leaf())?)
+    }
+
+    // ----- writes ------------------------------------------------------------------------
+
+    /// Generates a key pair with a self-signed certificate as a new version of `alias`.
+    ///
+    /// # Errors
+    /// Domain rules, an invalid subject or validity, storage conflicts.
+    pub async fn generate(
+        &self,
+        actor: &Actor,
+        alias: &Alias,
+        algorithm: KeyAlgorithm,
+        subject: &str,
+        validity_days: u32,
+        staged: bool,
+    ) -> Result<VersionId, KeystoreError> {
+        if validity_days == 0 || validity_days > MAX_VALIDITY_DAYS {
+            return Err(KeystoreError::Invalid(format!(
+                "validity must be between 1 and {MAX_VALIDITY_DAYS} days, not {validity_days}"
+            )));
+        }
+        authorize_some_owner(actor.role, Action::AddVersion)?;
+        let entry = self.store.entry(alias).await?;
+        // Check the rules before spending time on key generation.
+        plan_add_version(entry.as_ref(), alias, actor, EntryKind::KeyPair, staged, self.clock.now())?;
+        let (key, certificate) = crypto::generate(algorithm, subject, validity_days, self.clock.now())?;
+        let chain = Chain::new(vec![certificate])?;
+        let detail = format!("generated {algorithm} key, subject {}", chain.leaf().subject());
+        self.add_version(actor, alias, entry, Some(key), chain, staged, "keys.create", detail).await
+    }
+
+    /// Imports a certificate, a key pair (PEM key with its chain) or a PKCS#12 file as a
+    /// new version of `alias`.
+    ///
+    /// # Errors
+    /// Unreadable input, a wrong password, a key that does not match its certificate,
+    /// domain rules, storage conflicts.
+    pub async fn import(
+        &self,
+        actor: &Actor,
+        alias: &Alias,
+        bytes: &[u8],
+        password: Option<&str>,
+        staged: bool,
+    ) -> Result<VersionId, KeystoreError> {
+        authorize_some_owner(actor.role, Action::AddVersion)?;
+        let entry = self.store.entry(alias).await?;
+        let (key, chain) = match crypto::import(bytes, password)? {
+            Imported::Certificates(chain) => (None, chain),
+            Imported::KeyPair { key, chain } => (Some(key), chain),
+        };
+        let detail = format!(
+            "imported {} with subject {}",
+            if key.is_some() { "key pair" } else { "certificate" },
+            chain.leaf().subject()
+        );
+        self.add_version(actor, alias, entry, key, chain, staged, "keys.import", detail).await
+    }
+
+    /// Imports a CA's response to a certificate signing request: a new version of `alias`
+    /// with the private key of the version the CSR came from and the CA's chain.
+    ///
+    /// The new version is staged when `staged` is asked for or when the request came from
+    /// a staged version; otherwise it becomes active at once.
+    ///
+    /// # Errors
+    /// A response that matches no key of the entry, domain rules, storage conflicts.
+    pub async fn import_response(
+        &self,
+        actor: &Actor,
+        alias: &Alias,
+        bytes: &[u8],
+        staged: bool,
+    ) -> Result<VersionId, KeystoreError> {
+        authorize_some_owner(actor.role, Action::AddVersion)?;
+        let entry = self.require_entry(alias).await?;
+        authorize(actor.role, Action::AddVersion, Some(entry.owner))?;
+        if entry.kind != EntryKind::KeyPair {
+            return Err(DomainError::KindMismatch {
+                alias: alias.clone(),
+                expected: entry.kind,
+                got: EntryKind::KeyPair,
+            }
+            .into());
+        }
+        let chain = crypto::parse_certificates(bytes)?;
+        // Newest first: a renewal's staged key is the likeliest match.
+        let mut source = None;
+        for version in entry.versions.iter().rev() {
+            let (_, sealed) = self.material(alias, version.id).await?;
+            if let Some(sealed) = sealed {
+                let key = self.unseal(alias, version.id, &sealed)?;
+                if crypto::key_mismatch(&key, chain.leaf()).is_none() {
+                    source = Some((version.id, version.state, key));
+                    break;
+                }
+            }
+        }
+        let Some((from, from_state, key)) = source else {
+            return Err(DomainError::ChainMismatch {
+                detail: format!(
+                    "the response's certificate ({}) belongs to none of the private keys of {alias}; \
+                     was the request made from another alias?",
+                    chain.leaf().subject()
+                ),
+            }
+            .into());
+        };
+        let staged = staged || from_state == VersionState::Staged;
+        let detail = format!(
+            "CA response for the key of version {from}, issuer {}",
+            chain.leaf().issuer()
+        );
+        self.add_version(actor, alias, Some(entry), Some(key), chain, staged, "keys.import-response", detail)
+            .await
+    }
+
+    /// Activates `version`, or the newest staged version: the active version retires.
+    ///
+    /// # Errors
+    /// Domain rules; a conflict when someone else changed the entry meanwhile.
+    pub async fn activate(
+        &self,
+        actor: &Actor,
+        alias: &Alias,
+        version: Option<VersionId>,
+    ) -> Result<Vec<Transition>, KeystoreError> {
+        authorize_some_owner(actor.role, Action::Activate)?;
+        let entry = self.require_entry(alias).await?;
+        let now = self.clock.now();
+        let transitions = entry.plan_activate(actor, version, now)?;
+        let detail = describe_transitions(&transitions);
+        self.apply_transitions(actor, &entry, transitions.clone(), "keys.activate", detail).await?;
+        Ok(transitions)
+    }
+
+    /// Moves a retired version back to staged.
+    ///
+    /// # Errors
+    /// Domain rules; conflicts.
+    pub async fn restore(&self, actor: &Actor, alias: &Alias, version: VersionId) -> Result<Transition, KeystoreError> {
+        authorize_some_owner(actor.role, Action::Restore)?;
+        let entry = self.require_entry(alias).await?;
+        let transition = entry.plan_restore(actor, version, self.clock.now())?;
+        let detail = describe_transitions(&[transition]);
+        self.apply_transitions(actor, &entry, vec![transition], "keys.restore", detail).await?;
+        Ok(transition)
+    }
+
+    /// Deletes an entry with all its versions.
+    ///
+    /// # Errors
+    /// Domain rules (retention of key pairs, forced deletion without reason); conflicts.
+    pub async fn delete(
+        &self,
+        actor: &Actor,
+        alias: &Alias,
+        force: bool,
+        reason: Option<&str>,
+    ) -> Result<(), KeystoreError> {
+        authorize_some_owner(actor.role, Action::Delete)?;
+        let entry = self.require_entry(alias).await?;
+        let plan = entry.plan_delete(actor, force, reason, self.retention, self.clock.now())?;
+        let versions: Vec<String> = entry.versions.iter().map(|v| format!("{}:{}", v.id, v.state)).collect();
+        let detail = match &plan.reason {
+            Some(reason) if plan.forced => {
+                format!("forced deletion of versions [{}]; reason: {reason}", versions.join(", "))
+            }
+            _ => format!("deleted versions [{}]", versions.join(", ")),
+        };
+        self.store
+            .apply(EntryChange {
+                alias: alias.clone(),
+                expected_revision: Some(entry.revision),
+                actor: actor.clone(),
+                at: self.clock.now(),
+                op: EntryOp::Delete,
+                audit_action: "keys.delete".into(),
+                audit_detail: detail,
+            })
+            .await?;
+        Ok(())
+    }
+
+    // ----- tokens and audit --------------------------------------------------------------
+
+    /// Creates an API token and returns it; only its hash is stored.
+    ///
+    /// # Errors
+    /// Forbidden roles, an invalid or duplicate name.
+    pub async fn create_token(&self, actor: &Actor, name: &str, role: Role) -> Result<String, KeystoreError> {
+        authorize(actor.role, Action::ManageTokens, None)?;
+        self.insert_token(actor, name, role).await
+    }
+
+    /// Creates the first admin token when the keystore has no token yet.
+    ///
+    /// Returns the token when it was created, `None` when tokens already exist.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn bootstrap_admin_token(&self) -> Result<Option<String>, KeystoreError> {
+        if self.store.token_count().await? > 0 {
+            return Ok(None);
+        }
+        let system = Actor::new("keyward", Role::Admin);
+        self.insert_token(&system, "admin", Role::Admin).await.map(Some)
+    }
+
+    async fn insert_token(&self, actor: &Actor, name: &str, role: Role) -> Result<String, KeystoreError> {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+            return Err(KeystoreError::Invalid(
+                "a token name is 1 to 100 printable characters".into(),
+            ));
+        }
+        let token = generate_token()?;
+        self.store
+            .create_token(NewToken { name: name.to_owned(), role, hash: hash_token(&token) }, actor, self.clock.now())
+            .await?;
+        Ok(token)
+    }
+
+    /// The actor a bearer token stands for, if it is known.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<Actor>, KeystoreError> {
+        Ok(self
+            .store
+            .token_by_hash(&hash_token(token))
+            .await?
+            .map(|record| Actor::new(record.name, record.role)))
+    }
+
+    /// The newest audit records, newest first.
+    ///
+    /// # Errors
+    /// Forbidden roles, storage failures.
+    pub async fn audit_list(
+        &self,
+        actor: &Actor,
+        limit: i64,
+        before_seq: Option<i64>,
+    ) -> Result<Vec<AuditRecord>, KeystoreError> {
+        authorize(actor.role, Action::ReadAudit, None)?;
+        Ok(self.store.audit_list(limit.clamp(1, 1000), before_seq).await?)
+    }
+
+    /// Recomputes the audit log's hash chain.
+    ///
+    /// # Errors
+    /// Forbidden roles, storage failures.
+    pub async fn audit_verify(&self, actor: &Actor) -> Result<AuditVerification, KeystoreError> {
+        authorize(actor.role, Action::ReadAudit, None)?;
+        Ok(self.store.audit_verify().await?)
+    }
+
+    // ----- helpers -----------------------------------------------------------------------
+
+    async fn require_entry(&self, alias: &Alias) -> Result<Entry, KeystoreError> {
+        self.store
+            .entry(alias)
+            .await?
+            .ok_or_else(|| DomainError::EntryNotFound { alias: alias.clone() }.into())
+    }
+
+    async fn material(&self, alias: &Alias, version: VersionId) -> Result<(Chain, Option<Vec<u8>>), KeystoreError> {
+        let material = self.store.material(alias, version).await?.ok_or_else(|| KeystoreError::Corrupt {
+            what: format!("{alias} version {version}"),
+            detail: "the version has no stored material".into(),
+        })?;
+        let corrupt = |detail: String| KeystoreError::Corrupt { what: format!("{alias} version {version}"), detail };
+        let certificates = material
+            .chain_der
+            .iter()
+            .map(|der| Certificate::from_der(der))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| corrupt(e.to_string()))?;
+        let chain = Chain::new(certificates).map_err(|e| corrupt(e.to_string()))?;
+        Ok((chain, material.sealed_private_key))
+    }
+
+    fn unseal(&self, alias: &Alias, version: VersionId, sealed: &[u8]) -> Result<PrivateKey, KeystoreError> {
+        let corrupt = |detail: String| KeystoreError::Corrupt {
+            what: format!("the private key of {alias} version {version}"),
+            detail,
+        };
+        let der = self
+            .master_key
+            .open(sealed, &seal_context(alias, version))
+            .map_err(|e| corrupt(format!("{e} (is this the master key the keystore was created with?)")))?;
+        PrivateKey::from_pkcs8_der(&der).map_err(|e| corrupt(e.to_string()))
+    }
+
+    #[allow(clippy::too_many_arguments)] // one call site per operation; a struct would only rename them
+    async fn add_version(
+        &self,
+        actor: &Actor,
+        alias: &Alias,
+        entry: Option<Entry>,
+        key: Option<PrivateKey>,
+        chain: Chain,
+        staged: bool,
+        action: &str,
+        detail: String,
+    ) -> Result<VersionId, KeystoreError> {
+        let kind = if key.is_some() { EntryKind::KeyPair } else { EntryKind::Certificate };
+        let now = self.clock.now();
+        let plan = plan_add_version(entry.as_ref(), alias, actor, kind, staged, now)?;
+        if let Some(key) = &key {
+            check_key_pair_material(crypto::key_mismatch(key, chain.leaf()))?;
+        }
+        let sealed_private_key = key
+            .as_ref()
+            .map(|key| self.master_key.seal(key.pkcs8_der(), &seal_context(alias, plan.version)))
+            .transpose()?;
+        let version = NewVersion {
+            id: plan.version,
+            state: plan.state,
+            not_after: chain.leaf().not_after(),
+            chain_der: chain.certificates().iter().map(|c| c.der().to_vec()).collect(),
+            sealed_private_key,
+        };
+        let mut detail = format!("version {} ({}): {detail}", plan.version, plan.state);
+        if !plan.transitions.is_empty() {
+            detail.push_str("; ");
+            detail.push_str(&describe_transitions(&plan.transitions));
+        }
+        let op = if plan.create_entry {
+            EntryOp::Create { kind, owner: plan.owner, first: version }
+        } else {
+            EntryOp::AddVersion { version, transitions: plan.transitions }
+        };
+        self.store
+            .apply(EntryChange {
+                alias: alias.clone(),
+                expected_revision: entry.as_ref().map(|e| e.revision),
+                actor: actor.clone(),
+                at: now,
+                op,
+                audit_action: action.into(),
+                audit_detail: detail,
+            })
+            .await?;
+        Ok(plan.version)
+    }
+
+    async fn apply_transitions(
+        &self,
+        actor: &Actor,
+        entry: &Entry,
+        transitions: Vec<Transition>,
+        action: &str,
+        detail: String,
+    ) -> Result<(), KeystoreError> {
+        self.store
+            .apply(EntryChange {
+                alias: entry.alias.clone(),
+                expected_revision: Some(entry.revision),
+                actor: actor.clone(),
+                at: self.clock.now(),
+                op: EntryOp::Transition { transitions },
+                audit_action: action.into(),
+                audit_detail: detail,
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// The version a read means: the one asked for, else the active one, else the newest.
+fn resolve_version(entry: &Entry, version: Option<VersionId>) -> Result<VersionId, KeystoreError> {
+    match version {
+        Some(v) => Ok(entry.require_version(v)?.id),
+        None => entry
+            .current()
+            .map(|v| v.id)
+            .ok_or_else(|| KeystoreError::Invalid(format!("{} has no versions", entry.alias))),
+    }
+}
+
+/// Additional authenticated data binding a sealed key to its alias and version, so a
+/// sealed key copied to another row does not open.
+fn seal_context(alias: &Alias, version: VersionId) -> Vec<u8> {
+    format!("keyward/private-key/v1/{alias}/{version}").into_bytes()
+}
+
+fn describe_transitions(transitions: &[Transition]) -> String {
+    transitions
+        .iter()
+        .map(|t| format!("version {}: {} -> {}", t.version, t.from, t.to))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

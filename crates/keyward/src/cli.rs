@@ -1,0 +1,212 @@
+//! The command-line definition.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Tenant keystore and key-renewal service.
+#[derive(Debug, Parser)]
+#[command(name = "keyward", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options of every client command.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The keyward server's URL.
+    #[arg(long, global = true, env = "KEYWARD_SERVER", default_value = "http://127.0.0.1:7447")]
+    pub server: String,
+    /// Bearer token (`keyward serve` writes the first admin token to DATA_DIR/admin.token).
+    #[arg(long, global = true, env = "KEYWARD_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+/// How client commands print their results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Aligned columns for people.
+    Table,
+    /// The API's JSON, for scripts.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (API and keystore) on the embedded SQLite database or PostgreSQL.
+    Serve(ServeArgs),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Keystore entries: keys and certificates under their aliases.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where the SQLite database, the master key and the first admin token live.
+    #[arg(long, env = "KEYWARD_DATA_DIR", default_value = "keyward-data")]
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, env = "KEYWARD_LISTEN", default_value = "127.0.0.1:7447")]
+    pub listen: SocketAddr,
+    /// PostgreSQL URL (postgres://...); without it keyward uses SQLite in the data directory.
+    #[arg(long, env = "KEYWARD_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token for a role (admin). The token is printed once.
+    Create {
+        /// viewer, developer, admin or platform.
+        #[arg(long)]
+        role: String,
+        /// A name for the token; it is recorded as the actor of its changes.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List entries; marks new (staged) versions and entries expiring within 30 days.
+    List {
+        /// Only entries expiring within this many days.
+        #[arg(long, value_name = "DAYS")]
+        expiring_within: Option<i64>,
+        /// Only entries of this owner: tenant or platform.
+        #[arg(long)]
+        owner: Option<String>,
+        /// Only entries of this kind: key-pair or certificate.
+        #[arg(long)]
+        kind: Option<String>,
+    },
+    /// Show an entry with every version's certificate details.
+    Show { alias: String },
+    /// Generate a key pair with a self-signed certificate.
+    Create {
+        alias: String,
+        /// rsa-2048, rsa-3072, rsa-4096, ec-p256, ec-p384 or ed25519.
+        #[arg(long)]
+        algorithm: String,
+        /// Subject, e.g. "CN=flow client, O=Example AG, C=DE".
+        #[arg(long)]
+        subject: String,
+        /// Validity in days.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        /// Add as a staged version instead of activating it.
+        #[arg(long)]
+        staged: bool,
+    },
+    /// Import a certificate, a key pair (PEM key + chain) or a PKCS#12 file.
+    Import {
+        alias: String,
+        /// The file; give --file several times to combine PEM files (key and chain).
+        #[arg(long, required = true)]
+        file: Vec<PathBuf>,
+        /// Password of a PKCS#12 file (or env KEYWARD_IMPORT_PASSWORD).
+        #[arg(long, env = "KEYWARD_IMPORT_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Add as a staged version instead of activating it.
+        #[arg(long)]
+        staged: bool,
+    },
+    /// Download a certificate, chain, root certificate or (admin) a PKCS#12 file.
+    Export {
+        alias: String,
+        /// pem, der, chain-pem, p7b, p7b-pem, root-pem, root-der or p12.
+        #[arg(long, default_value = "pem")]
+        format: String,
+        /// The version; the active one by default.
+        #[arg(long)]
+        version: Option<u32>,
+        /// Password protecting a p12 export (or env KEYWARD_EXPORT_PASSWORD).
+        #[arg(long, env = "KEYWARD_EXPORT_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Create a certificate signing request (PKCS#10) for a key pair.
+    Csr {
+        alias: String,
+        /// The version; the newest staged one, else the active one, by default.
+        #[arg(long)]
+        version: Option<u32>,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Import the CA's signed response to a CSR as a new version with the same key.
+    ImportResponse {
+        alias: String,
+        /// The signed certificate or chain: PEM, DER or PKCS#7 (.p7b).
+        #[arg(long)]
+        file: PathBuf,
+        /// Keep the new version staged even if the CSR came from the active version.
+        #[arg(long)]
+        staged: bool,
+    },
+    /// Activate a staged version (the newest by default); the active one retires.
+    Activate {
+        alias: String,
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// Show an entry's versions with their states and active-until times.
+    History { alias: String },
+    /// Move a retired version back to staged, so it can be activated again.
+    Restore {
+        alias: String,
+        #[arg(long)]
+        version: u32,
+    },
+    /// Delete an entry with all its versions.
+    Delete {
+        alias: String,
+        /// Override the 90-day retention of retired key pairs (admin; needs --reason).
+        #[arg(long, requires = "reason")]
+        force: bool,
+        /// Why; recorded in the audit log.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// The newest audit records.
+    List {
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Only records before this sequence number.
+        #[arg(long)]
+        before: Option<i64>,
+    },
+    /// Recompute the hash chain; exits with 1 when a record was edited or removed.
+    Verify,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,133 @@
+//! The client commands: each one is a call of the API through [`Client`], printed by
+//! [`crate::output`].
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use keyward_http::client::{Client, ListParams};
+use keyward_http::wire::GenerateRequest;
+
+use crate::cli::{AuditCommand, Command, Global, KeysCommand, Output, TokenCommand};
+use crate::output;
+
+pub async fn run(global: &Global, command: Command) -> anyhow::Result<ExitCode> {
+    let client = Client::new(&global.server, global.token.clone())?;
+    let out = global.output;
+    match command {
+        Command::Serve(_) => unreachable!("handled by main"),
+        Command::Token(TokenCommand::Create { role, name }) => {
+            let created = client.create_token(&name, &role).await?;
+            output::token(out, &created);
+        }
+        Command::Keys(command) => keys(&client, out, command).await?,
+        Command::Audit(AuditCommand::List { limit, before }) => {
+            let records = client.audit_list(Some(limit), before).await?;
+            output::audit(out, &records);
+        }
+        Command::Audit(AuditCommand::Verify) => {
+            let verification = client.audit_verify().await?;
+            output::audit_verify(out, &verification);
+            if !verification.intact {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn keys(client: &Client, out: Output, command: KeysCommand) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::List { expiring_within, owner, kind } => {
+            let entries = client.list(&ListParams { expiring_within, owner, kind }).await?;
+            output::entries(out, &entries);
+        }
+        KeysCommand::Show { alias } => output::entry(out, &client.show(&alias).await?),
+        KeysCommand::History { alias } => output::history(out, &alias, &client.history(&alias).await?),
+        KeysCommand::Create { alias, algorithm, subject, days, staged } => {
+            let created = client
+                .generate(&alias, &GenerateRequest { algorithm, subject, days: Some(days), staged })
+                .await?;
+            output::created(out, &created, staged);
+        }
+        KeysCommand::Import { alias, file, password, staged } => {
+            let bytes = read_inputs(&file)?;
+            let created = client.import(&alias, &bytes, password, staged).await?;
+            output::created(out, &created, staged);
+        }
+        KeysCommand::ImportResponse { alias, file, staged } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let created = client.import_response(&alias, &bytes, staged).await?;
+            let version = client.history(&alias).await?.into_iter().find(|v| v.version == created.version);
+            output::created(out, &created, version.is_some_and(|v| v.state == "staged"));
+        }
+        KeysCommand::Csr { alias, version, out: path } => {
+            let pem = client.certificate_request(&alias, version).await?;
+            write_output(path.as_deref(), pem.as_bytes(), false)?;
+        }
+        KeysCommand::Export { alias, format, version, password, out: path } => {
+            let (bytes, binary) = if format == "p12" || format == "pkcs12" {
+                let Some(password) = password else {
+                    bail!("a p12 export needs --password (or KEYWARD_EXPORT_PASSWORD) to protect the private key");
+                };
+                (client.export_pkcs12(&alias, &password, version).await?, true)
+            } else {
+                let binary = matches!(format.as_str(), "der" | "p7b" | "root-der");
+                (client.export(&alias, &format, version).await?, binary)
+            };
+            write_output(path.as_deref(), &bytes, binary)?;
+        }
+        KeysCommand::Activate { alias, version } => {
+            output::transitions(out, &client.activate(&alias, version).await?);
+        }
+        KeysCommand::Restore { alias, version } => {
+            output::transitions(out, &client.restore(&alias, version).await?);
+        }
+        KeysCommand::Delete { alias, force, reason } => {
+            client.delete(&alias, force, reason.as_deref()).await?;
+            if out == Output::Table {
+                println!("deleted {alias}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads the input files; several files are joined, which only makes sense for PEM.
+fn read_inputs(files: &[std::path::PathBuf]) -> anyhow::Result<Vec<u8>> {
+    let mut joined = Vec::new();
+    for file in files {
+        let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        if files.len() > 1 && !bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+            bail!("{} is not PEM; only PEM files can be combined with several --file options", file.display());
+        }
+        joined.extend_from_slice(&bytes);
+        if !joined.ends_with(b"\n") {
+            joined.push(b'\n');
+        }
+    }
+    if files.len() == 1 {
+        // A single file goes as it is (DER and PKCS#12 must not gain a newline).
+        return std::fs::read(&files[0]).with_context(|| format!("cannot read {}", files[0].display()));
+    }
+    Ok(joined)
+}
+
+fn write_output(path: Option<&Path>, bytes: &[u8], binary: bool) -> anyhow::Result<()> {
+    match path {
+        Some(path) => {
+            std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("wrote {} ({} bytes)", path.display(), bytes.len());
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            if binary && stdout.is_terminal() {
+                bail!("this format is binary; write it to a file with --out FILE");
+            }
+            stdout.write_all(bytes)?;
+            stdout.flush()?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! How client commands print: aligned tables for people, the API's JSON for scripts.
+
+use keyward_http::wire::{
+    AuditRecordJson, AuditVerifyJson, EntryJson, EntrySummaryJson, TokenCreated, TransitionsJson,
+    VersionCreated, VersionJson, to_pretty_json,
+};
+
+use crate::cli::Output;
+
+/// Prints rows as columns separated by two spaces, each as wide as its widest cell.
+fn table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(header.iter().map(|h| (*h).to_owned()).collect());
+    for row in rows {
+        line(row.clone());
+    }
+}
+
+fn date(value: Option<&str>) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| v.get(..10).unwrap_or(v).to_owned())
+}
+
+pub fn entries(out: Output, entries: &[EntrySummaryJson]) {
+    if out == Output::Json {
+        println!("{}", to_pretty_json(&entries));
+        return;
+    }
+    let waiting: Vec<String> = entries
+        .iter()
+        .filter(|e| !e.staged_versions.is_empty())
+        .map(|e| format!("{} (version {})", e.alias, join(&e.staged_versions)))
+        .collect();
+    if !waiting.is_empty() {
+        println!("New keys waiting for activation: {}\n", waiting.join(", "));
+    }
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            let status = if e.expired {
+                "EXPIRED".to_owned()
+            } else if e.expiring_soon {
+                "expires within 30 days".to_owned()
+            } else {
+                "valid".to_owned()
+            };
+            vec![
+                e.alias.clone(),
+                e.kind.clone(),
+                e.owner.clone(),
+                e.active_version.map_or_else(|| "-".to_owned(), |v| v.to_string()),
+                if e.staged_versions.is_empty() { "-".to_owned() } else { format!("new: {}", join(&e.staged_versions)) },
+                date(e.not_after.as_deref()),
+                status,
+            ]
+        })
+        .collect();
+    table(&["ALIAS", "KIND", "OWNER", "ACTIVE", "STAGED", "NOT AFTER", "STATUS"], &rows);
+}
+
+fn join(versions: &[u32]) -> String {
+    versions.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+pub fn entry(out: Output, entry: &EntryJson) {
+    if out == Output::Json {
+        println!("{}", to_pretty_json(entry));
+        return;
+    }
+    println!("alias:        {}", entry.alias);
+    println!("kind:         {}", entry.kind);
+    println!("owner:        {}", entry.owner);
+    println!("created:      {} by {}", entry.created_at, entry.created_by);
+    println!("modified:     {} by {}", entry.modified_at, entry.modified_by);
+    for version in entry.versions.iter().rev() {
+        println!();
+        println!("version {} ({})", version.version, version.state);
+        if let Some(at) = &version.activated_at {
+            println!("  activated at:   {at}");
+        }
+        if let Some(until) = &version.active_until {
+            println!("  active until:   {until}");
+        }
+        println!("  created:        {} by {}", version.created_at, version.created_by);
+        if let Some(key) = &version.key_algorithm {
+            println!("  private key:    {key}");
+        }
+        for (position, cert) in version.chain.iter().enumerate() {
+            let label = if position == 0 { "certificate" } else { "issued by" };
+            println!("  {label}:");
+            println!("    subject:        {}", cert.subject);
+            println!("    issuer:         {}", cert.issuer);
+            println!("    serial:         {}", cert.serial);
+            println!("    valid:          {} .. {}", cert.not_before, cert.not_after);
+            println!("    signature:      {}", cert.signature_algorithm);
+            let curve = cert.curve.as_deref().map(|c| format!(" {c}")).unwrap_or_default();
+            println!("    public key:     {} {} bits{curve}", cert.key_algorithm, cert.key_size);
+            println!("    SHA-1:          {}", cert.sha1_fingerprint);
+            println!("    SHA-256:        {}", cert.sha256_fingerprint);
+        }
+    }
+}
+
+pub fn history(out: Output, alias: &str, versions: &[VersionJson]) {
+    if out == Output::Json {
+        println!("{}", to_pretty_json(&versions));
+        return;
+    }
+    println!("history of {alias}");
+    let rows: Vec<Vec<String>> = versions
+        .iter()
+        .map(|v| {
+            let subject = v.chain.first().map(|c| c.subject.clone()).unwrap_or_default();
+            let not_after = v.chain.first().map(|c| c.not_after.clone());
+            vec![
+                v.version.to_string(),
+                v.state.clone(),
+                v.created_at.clone(),
+                v.activated_at.clone().unwrap_or_else(|| "-".into()),
+                v.active_until.clone().unwrap_or_else(|| "-".into()),
+                date(not_after.as_deref()),
+                subject,
+            ]
+        })
+        .collect();
+    table(&["VERSION", "STATE", "CREATED", "ACTIVATED", "ACTIVE UNTIL", "NOT AFTER", "SUBJECT"], &rows);
+}
+
+pub fn created(out: Output, created: &VersionCreated, staged: bool) {
+    if out == Output::Json {
+        println!("{}", to_pretty_json(created));
+    } else if staged {
+        println!("{} version {} staged; activate it with `keyward keys activate {} --version {}`", created.alias, created.version, created.alias, created.version);
+    } else {
+        println!("{} version {} is active", created.alias, created.version);
+    }
+}
+
+pub fn transitions(out: Output, result: &TransitionsJson) {
+    if out == Output::Json {
+        println!("{}", to_pretty_json(result));
+        return;
+    }
+    for t in &result.transitions {
+        println!("{} version {}: {} -> {} at {}", result.alias, t.version, t.from, t.to, t.at);
+    }
+}
+
+pub fn token(out: Output, token: &TokenCreated) {
+    if out == Output::Json {
+        println!("{}", to_pretty_json(token));
+    } else {
+        println!("token {:?} with role {} (shown only now; keyward stores only its hash):", token.name, token.role);
+        println!("{}", token.token);
+    }
+}
+
+pub fn audit(out: Output, records: &[AuditRecordJson]) {
+    if out == Output::Json {
+        println!("{}", to_pretty_json(&records));
+        return;
+    }
+    let rows: Vec<Vec<String>> = records
+        .iter()
+        .map(|r| {
+            vec![
+                r.seq.to_string(),
+                r.at.clone(),
+                format!("{} ({})", r.actor, r.role),
+                r.action.clone(),
+                r.alias.clone().unwrap_or_else(|| "-".into()),
+                r.version.map_or_else(|| "-".into(), |v| v.to_string()),
+                r.detail.clone(),
+            ]
+        })
+        .collect();
+    table(&["SEQ", "AT", "WHO", "ACTION", "ALIAS", "VERSION", "DETAIL"], &rows);
+}
+
+pub fn audit_verify(out: Output, verification: &AuditVerifyJson) {
+    if out == Output::Json {
+        println!("{}", to_pretty_json(verification));
+    } else if verification.intact {
+        println!("audit log intact: {} records, hash chain verified", verification.records);
+    } else {
+        println!(
+            "audit log BROKEN after checking {} records: {}",
+            verification.records,
+            verification.problem.as_deref().unwrap_or("unknown problem")
+        );
+    }
+}
