@@ -54,8 +54,9 @@ impl Problem {
     }
 }
 
-impl From<ErrorClass> for StatusCode {
-    fn from(class: ErrorClass) -> Self {
+/// The HTTP status of an error class.
+pub fn status_of(class: ErrorClass) -> StatusCode {
+    {
         match class {
             ErrorClass::Invalid => StatusCode::BAD_REQUEST,
             ErrorClass::Forbidden => StatusCode::FORBIDDEN,
@@ -68,7 +69,7 @@ impl From<ErrorClass> for StatusCode {
 impl From<KeystoreError> for Problem {
     fn from(error: KeystoreError) -> Self {
         match error.class() {
-            Some(class) => Self::new(class.into(), error.to_string()),
+            Some(class) => Self::new(status_of(class), error.to_string()),
             None => {
                 tracing::error!(%error, "internal error");
                 Self::new(
@@ -82,7 +83,7 @@ impl From<KeystoreError> for Problem {
 
 impl From<DomainError> for Problem {
     fn from(error: DomainError) -> Self {
-        Self::new(error.class().into(), error.to_string())
+        Self::new(status_of(error.class()), error.to_string())
     }
 }
 

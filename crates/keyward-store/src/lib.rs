@@ -1,1 +1,228 @@
-//! placeholder
+//! keyward's persistence: entries, versions, their material, API tokens and a
+//! hash-chained audit log, in SQLite (the embedded default) or PostgreSQL (several
+//! processes sharing one database).
+//!
+//! This is the only crate that knows SQL. [`Store`] is one type over both backends; each
+//! backend has its own migrations (`migrations/sqlite`, `migrations/postgres`) and shares
+//! its statements with the other (see `ops.rs`).
+//!
+//! # Changes
+//! Every write is one database transaction that also appends its audit record. An
+//! [`EntryChange`] names the entry [`Revision`] it was planned from; if the entry changed
+//! since, the change is refused with [`StoreError::Conflict`], so two concurrent changes
+//! planned from the same state cannot both be applied. A unique index keeps at most one
+//! active version per entry whatever the caller does.
+//!
+//! # Audit log
+//! Each record carries the SHA-256 hash of its predecessor and of its own fields (see
+//! `audit.rs`); a one-row head table holds the newest record's number and hash.
+//! [`Store::audit_verify`] recomputes the chain and reports edited, missing and removed
+//! records.
+//!
+//! # Layout
+//! - `error`: [`StoreError`].
+//! - `model`: the values passed in and out ([`EntryChange`], [`StoredMaterial`], ...).
+//! - `rows`: rows as stored and their conversion into domain values.
+//! - `audit`: the hash chain.
+//! - `sqlite`, `postgres`: connection setup and the statements that differ; both compile
+//!   `ops.rs`, the shared statements.
+
+mod audit;
+mod error;
+mod model;
+mod postgres;
+mod rows;
+mod sqlite;
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use keyward_domain::{Actor, Alias, Entry, Revision, Timestamp, VersionId};
+use sqlx::sqlite::SqliteConnectOptions;
+
+pub use error::StoreError;
+pub use model::{
+    AuditProblem, AuditRecord, AuditVerification, EntryChange, EntryOp, NewToken, NewVersion,
+    StoredMaterial, TokenRecord,
+};
+
+/// keyward's storage: a pool of connections to a SQLite or PostgreSQL database.
+///
+/// Cloning is cheap and clones share the pool.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(sqlite::Handle),
+    Postgres(postgres::Handle),
+}
+
+/// Runs `$body` with `$h` bound to whichever backend handle the store has.
+macro_rules! dispatch {
+    ($self:ident, $h:ident => $body:expr) => {
+        match &$self.backend {
+            Backend::Sqlite($h) => $body,
+            Backend::Postgres($h) => $body,
+        }
+    };
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend()).finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Connects to the database named by `url` and brings its schema up to date.
+    ///
+    /// - `sqlite:///abs/path/keyward.db`, `sqlite://relative.db` or `sqlite:relative.db`:
+    ///   a SQLite file, created if missing (its directory must exist). `sqlite::memory:`
+    ///   is a private in-memory database, for tests.
+    /// - `postgres://user@host:port/db` (or `postgresql://`): a PostgreSQL database.
+    ///
+    /// # Errors
+    /// [`StoreError::Config`] for URLs of other kinds, database and migration errors.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Config(format!("invalid SQLite URL: {e}")))?;
+            let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+            let handle = sqlite::Handle::connect(options, in_memory).await?;
+            Ok(Store { backend: Backend::Sqlite(handle) })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let handle = postgres::Handle::connect(postgres::options(url)?, None).await?;
+            Ok(Store { backend: Backend::Postgres(handle) })
+        } else {
+            // Only the scheme is shown: the rest may hold a password.
+            let scheme = url.split_once(':').map_or("(none)", |(scheme, _)| scheme);
+            Err(StoreError::Config(format!(
+                "unsupported database URL scheme {scheme:?}; use sqlite:///path/to/keyward.db or postgres://user@host/db"
+            )))
+        }
+    }
+
+    /// Opens the SQLite database at `path`, creating the file if missing, and brings its
+    /// schema up to date.
+    ///
+    /// # Errors
+    /// Database and migration errors (for example a missing directory).
+    pub async fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
+        let options = SqliteConnectOptions::new().filename(path);
+        let handle = sqlite::Handle::connect(options, false).await?;
+        Ok(Store { backend: Backend::Sqlite(handle) })
+    }
+
+    /// Connects to the PostgreSQL database at `url` and keeps keyward's tables in `schema`
+    /// (created if missing; it becomes the connections' search path), then brings the
+    /// schema up to date. Lets several keyward instances, or tests, share one database.
+    ///
+    /// # Errors
+    /// [`StoreError::Config`] for invalid URLs or schema names (letters, digits and `_`,
+    /// not starting with a digit, at most 63), database and migration errors.
+    pub async fn connect_postgres_schema(url: &str, schema: &str) -> Result<Store, StoreError> {
+        let handle = postgres::Handle::connect(postgres::options(url)?, Some(schema)).await?;
+        Ok(Store { backend: Backend::Postgres(handle) })
+    }
+
+    /// The backend's name: `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Closes the pool's connections, waiting for those in use to be returned. Operations
+    /// after this fail.
+    pub async fn close(&self) {
+        dispatch!(self, h => h.close().await)
+    }
+
+    /// All entries with their versions, sorted by alias, versions ascending.
+    ///
+    /// # Errors
+    /// Database errors, [`StoreError::Corrupt`] for unreadable rows.
+    pub async fn list_entries(&self) -> Result<Vec<Entry>, StoreError> {
+        dispatch!(self, h => h.list_entries().await)
+    }
+
+    /// The entry named `alias` with its versions, if it exists.
+    ///
+    /// # Errors
+    /// Database errors, [`StoreError::Corrupt`] for unreadable rows.
+    pub async fn entry(&self, alias: &Alias) -> Result<Option<Entry>, StoreError> {
+        dispatch!(self, h => h.entry(alias).await)
+    }
+
+    /// The certificates and sealed private key of one version, if it exists.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn material(&self, alias: &Alias, version: VersionId) -> Result<Option<StoredMaterial>, StoreError> {
+        dispatch!(self, h => h.material(alias, version).await)
+    }
+
+    /// Applies one change and appends its audit record, in one transaction.
+    ///
+    /// Returns the entry's new revision: 1 after [`EntryOp::Create`], 0 after
+    /// [`EntryOp::Delete`].
+    ///
+    /// # Errors
+    /// - [`StoreError::Conflict`]: the alias already exists (create); the entry's revision
+    ///   is no longer `expected_revision`; a transition's `from` state no longer holds; the
+    ///   change would leave two active versions.
+    /// - [`StoreError::NotFound`]: no entry with the alias (other than create).
+    /// - [`StoreError::Invalid`]: a change other than create without `expected_revision`.
+    /// - Database errors. Nothing is changed when an error is returned.
+    pub async fn apply(&self, change: EntryChange) -> Result<Revision, StoreError> {
+        dispatch!(self, h => h.apply(change).await)
+    }
+
+    /// Stores a new API token (its hash only) and audits it as `tokens.create`.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the name (or, improbably, the hash) is taken; database
+    /// errors.
+    pub async fn create_token(&self, token: NewToken, actor: &Actor, at: Timestamp) -> Result<(), StoreError> {
+        dispatch!(self, h => h.create_token(token, actor, at).await)
+    }
+
+    /// The token whose secret hashes to `hash`, if any.
+    ///
+    /// # Errors
+    /// Database errors, [`StoreError::Corrupt`] for an unknown stored role.
+    pub async fn token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
+        dispatch!(self, h => h.token_by_hash(hash).await)
+    }
+
+    /// How many tokens exist (zero on a fresh installation).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn token_count(&self) -> Result<i64, StoreError> {
+        dispatch!(self, h => h.token_count().await)
+    }
+
+    /// Up to `limit` audit records, newest first, with `seq` below `before_seq` when given
+    /// (pass the last `seq` of one page to get the next).
+    ///
+    /// # Errors
+    /// Database errors, [`StoreError::Corrupt`] for unreadable rows.
+    pub async fn audit_list(&self, limit: i64, before_seq: Option<i64>) -> Result<Vec<AuditRecord>, StoreError> {
+        dispatch!(self, h => h.audit_list(limit, before_seq).await)
+    }
+
+    /// Recomputes the audit chain from the first record and reports the first problem:
+    /// an edited record, a missing one, or removed newest records.
+    ///
+    /// # Errors
+    /// Database errors (a broken chain is a result, not an error).
+    pub async fn audit_verify(&self) -> Result<AuditVerification, StoreError> {
+        dispatch!(self, h => h.audit_verify().await)
+    }
+}

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Tenant keystore and key-renewal service.
 #[derive(Debug, Parser)]
-#[command(name = "keyward", version, about, propagate_version = true)]
+#[command(name = "keyward", version, about)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

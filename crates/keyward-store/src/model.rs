@@ -1,0 +1,242 @@
+//! The values passed into and out of [`crate::Store`]: changes to apply, stored material,
+//! tokens and audit records.
+//!
+//! Types that carry sealed private keys or token hashes implement `Debug` by hand so that
+//! logging them shows sizes, never bytes.
+
+use std::fmt;
+
+use keyward_domain::{
+    Actor, Alias, EntryKind, Owner, Revision, Role, Timestamp, Transition, VersionId, VersionState,
+};
+
+/// A version's material as stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredMaterial {
+    /// DER certificates, leaf first, in the order they were given.
+    pub chain_der: Vec<Vec<u8>>,
+    /// The private key as sealed by the crypto layer; `None` for certificate entries.
+    pub sealed_private_key: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for StoredMaterial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredMaterial")
+            .field("chain_der", &ChainSizes(&self.chain_der))
+            .field("sealed_private_key", &SealedSize(self.sealed_private_key.as_deref()))
+            .finish()
+    }
+}
+
+/// One change to one entry, applied by [`crate::Store::apply`] in one transaction together
+/// with its audit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryChange {
+    /// The entry changed.
+    pub alias: Alias,
+    /// The revision the change was planned from; `None` when `op` is [`EntryOp::Create`].
+    pub expected_revision: Option<Revision>,
+    /// Who makes the change (recorded as `modified_by`, `created_by` and in the audit log).
+    pub actor: Actor,
+    /// When (recorded as `modified_at`, `created_at` and in the audit log).
+    pub at: Timestamp,
+    /// What changes.
+    pub op: EntryOp,
+    /// What is recorded in the audit log as the action, e.g. `keys.activate`.
+    pub audit_action: String,
+    /// Human summary of before/after, reasons for forced operations, etc.
+    pub audit_detail: String,
+}
+
+/// What an [`EntryChange`] does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryOp {
+    /// Creates the entry with its first version; the entry starts at revision 1.
+    Create {
+        /// What the entry holds.
+        kind: EntryKind,
+        /// Who provides its material.
+        owner: Owner,
+        /// Its first version.
+        first: NewVersion,
+    },
+    /// Adds a version, after applying `transitions` to existing versions (typically the
+    /// retirement of the active version when the new one is active).
+    AddVersion {
+        /// The new version.
+        version: NewVersion,
+        /// State changes of existing versions.
+        transitions: Vec<Transition>,
+    },
+    /// Changes the state of existing versions (activation, restore).
+    Transition {
+        /// The state changes; retirements are applied before activations.
+        transitions: Vec<Transition>,
+    },
+    /// Deletes the entry with all its versions and their material.
+    Delete,
+}
+
+/// A version to store.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewVersion {
+    /// Its number within the entry.
+    pub id: VersionId,
+    /// Its initial state; `activated_at` is set to the change's time when it is active.
+    pub state: VersionState,
+    /// Expiry of its leaf certificate.
+    pub not_after: Timestamp,
+    /// DER certificates, leaf first.
+    pub chain_der: Vec<Vec<u8>>,
+    /// The sealed private key, for key pairs.
+    pub sealed_private_key: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for NewVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewVersion")
+            .field("id", &self.id)
+            .field("state", &self.state)
+            .field("not_after", &self.not_after)
+            .field("chain_der", &ChainSizes(&self.chain_der))
+            .field("sealed_private_key", &SealedSize(self.sealed_private_key.as_deref()))
+            .finish()
+    }
+}
+
+/// An API token to store. Only the SHA-256 hash of its secret is kept.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewToken {
+    /// Unique name, recorded as the actor of the token's changes.
+    pub name: String,
+    /// What the token may do.
+    pub role: Role,
+    /// SHA-256 of the secret.
+    pub hash: [u8; 32],
+}
+
+impl fmt::Debug for NewToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewToken")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("hash", &"<32 bytes>")
+            .finish()
+    }
+}
+
+/// A stored API token, found by the hash of its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// The token's name.
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// One record of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Position in the log, from 1, without gaps.
+    pub seq: i64,
+    /// When the change was made.
+    pub at: Timestamp,
+    /// The acting token's name.
+    pub actor: String,
+    /// The acting token's role.
+    pub role: Role,
+    /// What was done, e.g. `keys.activate` or `tokens.create`.
+    pub action: String,
+    /// The entry changed, if any.
+    pub alias: Option<String>,
+    /// The version concerned, if any.
+    pub version: Option<u32>,
+    /// Human summary.
+    pub detail: String,
+    /// The record's SHA-256 hash, hex.
+    pub hash: String,
+}
+
+/// The outcome of [`crate::Store::audit_verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditVerification {
+    /// How many records were read.
+    pub records: u64,
+    /// The first problem found, if any.
+    pub problem: Option<AuditProblem>,
+}
+
+impl AuditVerification {
+    /// Whether the chain is intact.
+    pub fn is_ok(&self) -> bool {
+        self.problem.is_none()
+    }
+}
+
+/// The first break found in the audit chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditProblem {
+    /// The sequence number where the chain breaks.
+    pub seq: i64,
+    /// What is wrong, e.g. "record 17 was edited (hash mismatch)".
+    pub description: String,
+}
+
+impl fmt::Display for AuditProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.description)
+    }
+}
+
+/// Shows a chain as the sizes of its certificates.
+struct ChainSizes<'a>(&'a [Vec<u8>]);
+
+impl fmt::Debug for ChainSizes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|c| CertSize(c.len()))).finish()
+    }
+}
+
+struct CertSize(usize);
+
+impl fmt::Debug for CertSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<certificate, {} bytes>", self.0)
+    }
+}
+
+/// Shows a sealed key as its size only.
+struct SealedSize<'a>(Option<&'a [u8]>);
+
+impl fmt::Debug for SealedSize<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(key) => write!(f, "Some(<sealed, {} bytes>)", key.len()),
+            None => f.write_str("None"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_key_bytes() {
+        let version = NewVersion {
+            id: VersionId(1),
+            state: VersionState::Active,
+            not_after: Timestamp::from_seconds(0),
+            chain_der: vec![vec![0x30, 0x82]],
+            sealed_private_key: Some(vec![0xAB; 5]),
+        };
+        let shown = format!("{version:?}");
+        assert!(shown.contains("<sealed, 5 bytes>"), "{shown}");
+        assert!(!shown.contains("171"), "{shown}");
+        let material = StoredMaterial { chain_der: vec![], sealed_private_key: Some(vec![0xCD; 3]) };
+        let shown = format!("{material:?}");
+        assert!(shown.contains("<sealed, 3 bytes>") && !shown.contains("205"), "{shown}");
+    }
+}

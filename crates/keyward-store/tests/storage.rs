@@ -1,0 +1,743 @@
+//! One storage suite, run against both backends.
+//!
+//! Every case is an async function taking a [`Harness`]; the `suite!` macro turns each into
+//! `sqlite::<case>` (a fresh temporary file) and `postgres::<case>` (a fresh schema in the
+//! database named by `KEYWARD_TEST_POSTGRES_URL`; skipped when it is not set).
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use keyward_domain::{
+    Actor, Alias, Entry, EntryKind, Owner, Revision, Role, Timestamp, Transition, VersionId,
+    VersionState,
+};
+use keyward_store::{EntryChange, EntryOp, NewToken, NewVersion, Store, StoreError};
+use sqlx::Connection;
+
+const POSTGRES_ENV: &str = "KEYWARD_TEST_POSTGRES_URL";
+const T0: Timestamp = Timestamp::from_seconds(1_800_000_000);
+
+/// A store plus a way to reach its database behind keyward's back.
+struct Harness {
+    store: Store,
+    raw: Raw,
+    _dir: Option<tempfile::TempDir>,
+}
+
+enum Raw {
+    Sqlite(PathBuf),
+    Postgres { url: String, schema: String },
+}
+
+impl Harness {
+    async fn sqlite() -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyward.db");
+        let store = Store::open_sqlite(&path).await.unwrap();
+        assert_eq!(store.backend(), "sqlite");
+        Harness { store, raw: Raw::Sqlite(path), _dir: Some(dir) }
+    }
+
+    async fn postgres(case: &str) -> Option<Harness> {
+        let Ok(url) = std::env::var(POSTGRES_ENV) else {
+            println!("skipped: {POSTGRES_ENV} is not set");
+            return None;
+        };
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let mut schema = format!("kwtest_{}_{nanos}_{n}_{case}", std::process::id());
+        schema.truncate(63);
+        let store = Store::connect_postgres_schema(&url, &schema).await.unwrap();
+        assert_eq!(store.backend(), "postgres");
+        Some(Harness { store, raw: Raw::Postgres { url, schema }, _dir: None })
+    }
+
+    /// Runs `sql` on a separate connection, as someone tampering with the database would.
+    async fn raw_execute(&self, sql: &'static str) -> u64 {
+        match &self.raw {
+            Raw::Sqlite(path) => {
+                let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path).busy_timeout(std::time::Duration::from_secs(5));
+                let mut conn = sqlx::SqliteConnection::connect_with(&options).await.unwrap();
+                let done = sqlx::query(sql).execute(&mut conn).await.unwrap();
+                conn.close().await.unwrap();
+                done.rows_affected()
+            }
+            Raw::Postgres { url, schema } => {
+                let options = sqlx::postgres::PgConnectOptions::from_str(url)
+                    .unwrap()
+                    .options([("search_path", schema.as_str())]);
+                let mut conn = sqlx::PgConnection::connect_with(&options).await.unwrap();
+                let done = sqlx::query(sql).execute(&mut conn).await.unwrap();
+                conn.close().await.unwrap();
+                done.rows_affected()
+            }
+        }
+    }
+
+    /// A second, independent store on the same database, as another process would open.
+    async fn reopen(&self) -> Store {
+        match &self.raw {
+            Raw::Sqlite(path) => Store::open_sqlite(path).await.unwrap(),
+            Raw::Postgres { url, schema } => Store::connect_postgres_schema(url, schema).await.unwrap(),
+        }
+    }
+
+    async fn finish(self) {
+        self.store.close().await;
+        if let Raw::Postgres { url, schema } = &self.raw {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            let drop = format!("DROP SCHEMA \"{schema}\" CASCADE");
+            sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+        }
+    }
+}
+
+macro_rules! suite {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let harness = super::Harness::sqlite().await;
+                    super::$case(&harness).await;
+                    harness.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(harness) = super::Harness::postgres(stringify!($case)).await else {
+                        return;
+                    };
+                    super::$case(&harness).await;
+                    harness.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    create_and_read_back,
+    creating_an_existing_alias_conflicts,
+    versions_and_transitions_keep_one_active,
+    stale_revision_conflicts_and_changes_nothing,
+    concurrent_activations_have_one_winner,
+    concurrent_changes_on_different_aliases_all_succeed,
+    two_stores_share_one_database,
+    delete_removes_material,
+    changes_to_unknown_entries_are_not_found,
+    tokens_create_lookup_and_duplicates,
+    audit_verifies_after_many_changes,
+    audit_detects_an_edited_record,
+    audit_detects_a_missing_record,
+    audit_detects_removed_newest_records,
+    restore_keeps_active_until,
+    transition_from_a_changed_state_conflicts,
+    unreadable_values_are_corrupt,
+);
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+fn alias(name: &str) -> Alias {
+    Alias::parse(name).unwrap()
+}
+
+fn admin() -> Actor {
+    Actor::new("alice", Role::Admin)
+}
+
+fn at(seconds: i64) -> Timestamp {
+    Timestamp::from_millis(T0.millis() + seconds * 1000)
+}
+
+fn new_version(id: u32, state: VersionState) -> NewVersion {
+    NewVersion {
+        id: VersionId(id),
+        state,
+        not_after: T0.plus_days(365 + i64::from(id)),
+        chain_der: vec![format!("leaf-{id}").into_bytes(), b"intermediate".to_vec()],
+        sealed_private_key: Some(format!("sealed-{id}").into_bytes()),
+    }
+}
+
+fn change(name: &str, expected: Option<Revision>, when: Timestamp, op: EntryOp, action: &str) -> EntryChange {
+    EntryChange {
+        alias: alias(name),
+        expected_revision: expected,
+        actor: admin(),
+        at: when,
+        op,
+        audit_action: action.to_owned(),
+        audit_detail: format!("{action} on {name}"),
+    }
+}
+
+async fn create(store: &Store, name: &str, first: NewVersion) -> Revision {
+    let op = EntryOp::Create { kind: EntryKind::KeyPair, owner: Owner::Tenant, first };
+    store.apply(change(name, None, T0, op, "keys.create")).await.unwrap()
+}
+
+async fn add(store: &Store, name: &str, version: NewVersion, when: Timestamp) -> Result<Revision, StoreError> {
+    let entry = store.entry(&alias(name)).await.unwrap().unwrap();
+    let transitions = if version.state == VersionState::Active {
+        entry
+            .active()
+            .map(|v| Transition { version: v.id, from: VersionState::Active, to: VersionState::Retired, at: when })
+            .into_iter()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let op = EntryOp::AddVersion { version, transitions };
+    store.apply(change(name, Some(entry.revision), when, op, "keys.add")).await
+}
+
+async fn activate(store: &Store, name: &str, version: u32, when: Timestamp) -> Result<Revision, StoreError> {
+    let entry = store.entry(&alias(name)).await.unwrap().unwrap();
+    let transitions = entry.plan_activate(&admin(), Some(VersionId(version)), when).unwrap();
+    store.apply(change(name, Some(entry.revision), when, EntryOp::Transition { transitions }, "keys.activate")).await
+}
+
+async fn get(store: &Store, name: &str) -> Entry {
+    store.entry(&alias(name)).await.unwrap().unwrap()
+}
+
+fn states(entry: &Entry) -> Vec<VersionState> {
+    entry.versions.iter().map(|v| v.state).collect()
+}
+
+async fn audit_count(store: &Store) -> u64 {
+    let verification = store.audit_verify().await.unwrap();
+    assert!(verification.is_ok(), "{:?}", verification.problem);
+    verification.records
+}
+
+// ---------------------------------------------------------------------------------------
+// Cases
+
+async fn create_and_read_back(h: &Harness) {
+    let store = &h.store;
+    assert!(store.list_entries().await.unwrap().is_empty());
+    assert_eq!(create(store, "Partner-B", new_version(1, VersionState::Active)).await, Revision(1));
+    create(store, "partner-a", new_version(1, VersionState::Staged)).await;
+
+    let entry = get(store, "partner-b").await;
+    assert_eq!(entry.alias.as_str(), "partner-b");
+    assert_eq!((entry.kind, entry.owner, entry.revision), (EntryKind::KeyPair, Owner::Tenant, Revision(1)));
+    assert_eq!((entry.created_at, entry.created_by.as_str()), (T0, "alice"));
+    assert_eq!((entry.modified_at, entry.modified_by.as_str()), (T0, "alice"));
+    assert_eq!(entry.versions.len(), 1);
+    let v = &entry.versions[0];
+    assert_eq!((v.id, v.state, v.created_at), (VersionId(1), VersionState::Active, T0));
+    assert_eq!((v.activated_at, v.active_until), (Some(T0), None));
+    assert_eq!(v.not_after, T0.plus_days(366));
+    assert_eq!(get(store, "partner-a").await.versions[0].activated_at, None);
+
+    let material = store.material(&alias("partner-b"), VersionId(1)).await.unwrap().unwrap();
+    assert_eq!(material.chain_der, vec![b"leaf-1".to_vec(), b"intermediate".to_vec()]);
+    assert_eq!(material.sealed_private_key.as_deref(), Some(b"sealed-1".as_slice()));
+    assert!(store.material(&alias("partner-b"), VersionId(2)).await.unwrap().is_none());
+    assert!(store.material(&alias("nobody"), VersionId(1)).await.unwrap().is_none());
+    assert!(store.entry(&alias("nobody")).await.unwrap().is_none());
+
+    // A certificate entry without a private key.
+    let cert = NewVersion { sealed_private_key: None, chain_der: vec![b"ca".to_vec()], ..new_version(1, VersionState::Active) };
+    let op = EntryOp::Create { kind: EntryKind::Certificate, owner: Owner::Platform, first: cert };
+    store.apply(change("a-ca", None, T0, op, "certificates.import")).await.unwrap();
+    let material = store.material(&alias("a-ca"), VersionId(1)).await.unwrap().unwrap();
+    assert_eq!((material.chain_der.len(), material.sealed_private_key), (1, None));
+
+    let list = store.list_entries().await.unwrap();
+    let aliases: Vec<&str> = list.iter().map(|e| e.alias.as_str()).collect();
+    assert_eq!(aliases, ["a-ca", "partner-a", "partner-b"]);
+    assert_eq!(list[0].kind, EntryKind::Certificate);
+    assert_eq!(list[0].owner, Owner::Platform);
+
+    let records = store.audit_list(10, None).await.unwrap();
+    assert_eq!(records.len(), 3);
+    assert_eq!(records[0].action, "certificates.import");
+    assert_eq!(records[2].alias.as_deref(), Some("partner-b"));
+    assert_eq!(records[2].version, Some(1));
+    assert_eq!((records[2].actor.as_str(), records[2].role), ("alice", Role::Admin));
+    assert_eq!(records[2].at, T0);
+    assert_eq!(records[2].hash.len(), 64);
+}
+
+async fn creating_an_existing_alias_conflicts(h: &Harness) {
+    let store = &h.store;
+    create(store, "partner-a", new_version(1, VersionState::Active)).await;
+    let op = EntryOp::Create { kind: EntryKind::KeyPair, owner: Owner::Tenant, first: new_version(1, VersionState::Active) };
+    let err = store.apply(change("partner-a", None, at(5), op, "keys.create")).await.unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    assert_eq!(err.to_string(), "an entry with alias partner-a already exists");
+    assert_eq!(get(store, "partner-a").await.revision, Revision(1));
+    assert_eq!(audit_count(store).await, 1);
+}
+
+async fn versions_and_transitions_keep_one_active(h: &Harness) {
+    use VersionState::*;
+    let store = &h.store;
+    create(store, "k", new_version(1, Active)).await;
+    assert_eq!(add(store, "k", new_version(2, Staged), at(10)).await.unwrap(), Revision(2));
+    assert_eq!(states(&get(store, "k").await), [Active, Staged]);
+    assert_eq!(add(store, "k", new_version(3, Active), at(20)).await.unwrap(), Revision(3));
+    let entry = get(store, "k").await;
+    assert_eq!(states(&entry), [Retired, Staged, Active]);
+    assert_eq!(entry.versions[0].active_until, Some(at(20)));
+    assert_eq!(entry.versions[2].activated_at, Some(at(20)));
+    assert_eq!((entry.modified_at, entry.revision), (at(20), Revision(3)));
+
+    assert_eq!(activate(store, "k", 2, at(30)).await.unwrap(), Revision(4));
+    let entry = get(store, "k").await;
+    assert_eq!(states(&entry), [Retired, Active, Retired]);
+    assert_eq!(entry.versions[1].activated_at, Some(at(30)));
+    assert_eq!(entry.versions[2].active_until, Some(at(30)));
+    let records = store.audit_list(1, None).await.unwrap();
+    assert_eq!((records[0].action.as_str(), records[0].version), ("keys.activate", Some(2)));
+
+    // An active version added without retiring the current one: refused by the index.
+    let op = EntryOp::AddVersion { version: new_version(4, Active), transitions: Vec::new() };
+    let err = store.apply(change("k", Some(Revision(4)), at(40), op, "keys.add")).await.unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    // Two activations in one change: refused as well.
+    let transitions = vec![
+        Transition { version: VersionId(1), from: Retired, to: Active, at: at(40) },
+        Transition { version: VersionId(3), from: Retired, to: Active, at: at(40) },
+    ];
+    let err = store
+        .apply(change("k", Some(Revision(4)), at(40), EntryOp::Transition { transitions }, "keys.activate"))
+        .await
+        .unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    let entry = get(store, "k").await;
+    assert_eq!(states(&entry), [Retired, Active, Retired]);
+    assert_eq!(entry.revision, Revision(4));
+    assert!(store.material(&alias("k"), VersionId(4)).await.unwrap().is_none());
+    assert_eq!(audit_count(store).await, 4);
+}
+
+async fn stale_revision_conflicts_and_changes_nothing(h: &Harness) {
+    use VersionState::*;
+    let store = &h.store;
+    create(store, "k", new_version(1, Active)).await;
+    add(store, "k", new_version(2, Staged), at(10)).await.unwrap();
+    let before = get(store, "k").await;
+    let records = audit_count(store).await;
+
+    let transitions = before.plan_activate(&admin(), Some(VersionId(2)), at(20)).unwrap();
+    let stale = change("k", Some(Revision(1)), at(20), EntryOp::Transition { transitions }, "keys.activate");
+    let err = store.apply(stale).await.unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    assert_eq!(err.to_string(), "entry k was changed by someone else (revision now 2); reload and retry");
+
+    let stale_add = EntryOp::AddVersion { version: new_version(3, Staged), transitions: Vec::new() };
+    let err = store.apply(change("k", Some(Revision(1)), at(20), stale_add, "keys.add")).await.unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    let err = store.apply(change("k", Some(Revision(1)), at(20), EntryOp::Delete, "keys.delete")).await.unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+
+    assert_eq!(get(store, "k").await, before);
+    assert!(store.material(&alias("k"), VersionId(3)).await.unwrap().is_none());
+    assert_eq!(audit_count(store).await, records);
+
+    // A change without a revision is refused, too.
+    let err = store
+        .apply(change("k", None, at(20), EntryOp::Transition { transitions: Vec::new() }, "keys.activate"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+    assert_eq!(audit_count(store).await, records);
+}
+
+async fn concurrent_activations_have_one_winner(h: &Harness) {
+    use VersionState::*;
+    const CONTENDERS: u32 = 16;
+    let store = &h.store;
+    create(store, "k", new_version(1, Active)).await;
+    for id in 2..=CONTENDERS + 1 {
+        add(store, "k", new_version(id, Staged), at(i64::from(id))).await.unwrap();
+    }
+    let planned = get(store, "k").await;
+    let records = audit_count(store).await;
+
+    let mut tasks = Vec::new();
+    for id in 2..=CONTENDERS + 1 {
+        let store = store.clone();
+        let when = at(100);
+        let transitions = planned.plan_activate(&admin(), Some(VersionId(id)), when).unwrap();
+        let change = change("k", Some(planned.revision), when, EntryOp::Transition { transitions }, "keys.activate");
+        tasks.push(tokio::spawn(async move { store.apply(change).await }));
+    }
+    let mut wins = 0;
+    let mut conflicts = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(revision) => {
+                assert_eq!(revision, Revision(planned.revision.0 + 1));
+                wins += 1;
+            }
+            Err(err) if err.is_conflict() => conflicts += 1,
+            Err(err) => panic!("unexpected error: {err}"),
+        }
+    }
+    assert_eq!((wins, conflicts), (1, CONTENDERS - 1));
+    let entry = get(store, "k").await;
+    assert_eq!(entry.versions.iter().filter(|v| v.state == Active).count(), 1);
+    assert_eq!(entry.versions[0].state, Retired);
+    assert_eq!(entry.revision, Revision(planned.revision.0 + 1));
+    assert_eq!(audit_count(store).await, records + 1);
+}
+
+async fn concurrent_changes_on_different_aliases_all_succeed(h: &Harness) {
+    const ALIASES: usize = 12;
+    let store = &h.store;
+    let mut tasks = Vec::new();
+    for i in 0..ALIASES {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let name = format!("partner-{i}");
+            create(&store, &name, new_version(1, VersionState::Active)).await;
+            add(&store, &name, new_version(2, VersionState::Active), at(10)).await.unwrap();
+            add(&store, &name, new_version(3, VersionState::Staged), at(20)).await.unwrap();
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let entries = store.list_entries().await.unwrap();
+    assert_eq!(entries.len(), ALIASES);
+    for entry in &entries {
+        assert_eq!(entry.revision, Revision(3));
+        assert_eq!(states(entry), [VersionState::Retired, VersionState::Active, VersionState::Staged]);
+    }
+    let verification = store.audit_verify().await.unwrap();
+    assert_eq!(verification.problem, None);
+    assert_eq!(verification.records, 3 * ALIASES as u64);
+    let seqs: Vec<i64> = store.audit_list(100, None).await.unwrap().iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, (1..=3 * ALIASES as i64).rev().collect::<Vec<_>>());
+}
+
+async fn two_stores_share_one_database(h: &Harness) {
+    use VersionState::*;
+    const CONTENDERS: u32 = 10;
+    let stores = [h.store.clone(), h.reopen().await];
+    create(&stores[0], "k", new_version(1, Active)).await;
+    for id in 2..=CONTENDERS + 1 {
+        add(&stores[1], "k", new_version(id, Staged), at(i64::from(id))).await.unwrap();
+    }
+    let planned = get(&stores[0], "k").await;
+    assert_eq!(planned, get(&stores[1], "k").await);
+
+    // Activations of the same entry from both stores, plus new entries from both.
+    let mut activations = Vec::new();
+    let mut creations = Vec::new();
+    for id in 2..=CONTENDERS + 1 {
+        let store = stores[id as usize % 2].clone();
+        let transitions = planned.plan_activate(&admin(), Some(VersionId(id)), at(100)).unwrap();
+        let change = change("k", Some(planned.revision), at(100), EntryOp::Transition { transitions }, "keys.activate");
+        activations.push(tokio::spawn(async move { store.apply(change).await }));
+        let store = stores[(id as usize + 1) % 2].clone();
+        creations.push(tokio::spawn(async move {
+            create(&store, &format!("other-{id}"), new_version(1, Active)).await;
+        }));
+    }
+    let mut wins = 0;
+    for task in activations {
+        match task.await.unwrap() {
+            Ok(_) => wins += 1,
+            Err(err) => assert!(err.is_conflict(), "{err}"),
+        }
+    }
+    for task in creations {
+        task.await.unwrap();
+    }
+    assert_eq!(wins, 1);
+    let entry = get(&stores[1], "k").await;
+    assert_eq!(entry.versions.iter().filter(|v| v.state == Active).count(), 1);
+    let verification = stores[1].audit_verify().await.unwrap();
+    assert_eq!(verification.problem, None);
+    assert_eq!(verification.records, 1 + u64::from(CONTENDERS) + 1 + u64::from(CONTENDERS));
+    stores[1].close().await;
+}
+
+async fn delete_removes_material(h: &Harness) {
+    let store = &h.store;
+    create(store, "gone", new_version(1, VersionState::Active)).await;
+    add(store, "gone", new_version(2, VersionState::Active), at(10)).await.unwrap();
+    create(store, "kept", new_version(1, VersionState::Active)).await;
+    let revision = get(store, "gone").await.revision;
+
+    let deleted = store.apply(change("gone", Some(revision), at(20), EntryOp::Delete, "keys.delete")).await.unwrap();
+    assert_eq!(deleted, Revision(0));
+    assert!(store.entry(&alias("gone")).await.unwrap().is_none());
+    for id in [1, 2] {
+        assert!(store.material(&alias("gone"), VersionId(id)).await.unwrap().is_none());
+    }
+    assert!(store.material(&alias("kept"), VersionId(1)).await.unwrap().is_some());
+    assert_eq!(store.list_entries().await.unwrap().len(), 1);
+    let record = &store.audit_list(1, None).await.unwrap()[0];
+    assert_eq!((record.action.as_str(), record.alias.as_deref(), record.version), ("keys.delete", Some("gone"), None));
+
+    // The alias can be used again, and starts afresh.
+    let fresh = NewVersion { chain_der: vec![b"new-leaf".to_vec()], ..new_version(1, VersionState::Active) };
+    assert_eq!(create(store, "gone", fresh).await, Revision(1));
+    let material = store.material(&alias("gone"), VersionId(1)).await.unwrap().unwrap();
+    assert_eq!(material.chain_der, vec![b"new-leaf".to_vec()]);
+    assert!(store.material(&alias("gone"), VersionId(2)).await.unwrap().is_none());
+    assert_eq!(audit_count(store).await, 5);
+}
+
+async fn changes_to_unknown_entries_are_not_found(h: &Harness) {
+    let store = &h.store;
+    let err = store.apply(change("nobody", Some(Revision(1)), T0, EntryOp::Delete, "keys.delete")).await.unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    assert_eq!(err.to_string(), "no entry with alias nobody");
+    let op = EntryOp::AddVersion { version: new_version(1, VersionState::Staged), transitions: Vec::new() };
+    let err = store.apply(change("nobody", Some(Revision(1)), T0, op, "keys.add")).await.unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    assert_eq!(audit_count(store).await, 0);
+}
+
+async fn tokens_create_lookup_and_duplicates(h: &Harness) {
+    let store = &h.store;
+    assert_eq!(store.token_count().await.unwrap(), 0);
+    let bootstrap = Actor::new("bootstrap", Role::Admin);
+    let hash = [7u8; 32];
+    store.create_token(NewToken { name: "ci".into(), role: Role::Developer, hash }, &bootstrap, at(1)).await.unwrap();
+    store
+        .create_token(NewToken { name: "platform-ops".into(), role: Role::Platform, hash: [8; 32] }, &bootstrap, at(2))
+        .await
+        .unwrap();
+    assert_eq!(store.token_count().await.unwrap(), 2);
+
+    let found = store.token_by_hash(&hash).await.unwrap().unwrap();
+    assert_eq!((found.name.as_str(), found.role, found.created_at), ("ci", Role::Developer, at(1)));
+    assert!(store.token_by_hash(&[9; 32]).await.unwrap().is_none());
+
+    let err = store
+        .create_token(NewToken { name: "ci".into(), role: Role::Admin, hash: [10; 32] }, &bootstrap, at(3))
+        .await
+        .unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    assert_eq!(err.to_string(), "a token named ci already exists");
+    let err = store
+        .create_token(NewToken { name: "other".into(), role: Role::Admin, hash }, &bootstrap, at(3))
+        .await
+        .unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    assert_eq!(store.token_count().await.unwrap(), 2);
+    assert_eq!(store.token_by_hash(&hash).await.unwrap().unwrap().role, Role::Developer);
+
+    let records = store.audit_list(10, None).await.unwrap();
+    assert_eq!(records.len(), 2);
+    let record = &records[1];
+    assert_eq!((record.action.as_str(), record.actor.as_str(), record.role), ("tokens.create", "bootstrap", Role::Admin));
+    assert_eq!((record.alias.as_deref(), record.version), (None, None));
+    assert!(record.detail.contains("ci") && record.detail.contains("developer"), "{}", record.detail);
+    assert!(!record.detail.contains(&hex_of(&hash)), "{}", record.detail);
+    assert_eq!(audit_count(store).await, 2);
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Makes 1 + 3 × 8 + 2 = 27 audited changes.
+async fn many_changes(store: &Store) {
+    create(store, "k", new_version(1, VersionState::Active)).await;
+    for round in 0..8u32 {
+        let id = 2 + round;
+        add(store, "k", new_version(id, VersionState::Staged), at(i64::from(id) * 10)).await.unwrap();
+        activate(store, "k", id, at(i64::from(id) * 10 + 1)).await.unwrap();
+        let actor = Actor::new("bootstrap", Role::Admin);
+        let token = NewToken { name: format!("token-{round}"), role: Role::Viewer, hash: [round as u8; 32] };
+        store.create_token(token, &actor, at(i64::from(id) * 10 + 2)).await.unwrap();
+    }
+    let entry = get(store, "k").await;
+    let transitions = vec![entry.plan_restore(&admin(), VersionId(3), at(500)).unwrap()];
+    store.apply(change("k", Some(entry.revision), at(500), EntryOp::Transition { transitions }, "keys.restore")).await.unwrap();
+    let revision = get(store, "k").await.revision;
+    store.apply(change("k", Some(revision), at(600), EntryOp::Delete, "keys.delete")).await.unwrap();
+}
+
+async fn audit_verifies_after_many_changes(h: &Harness) {
+    let store = &h.store;
+    let empty = store.audit_verify().await.unwrap();
+    assert_eq!((empty.records, empty.problem), (0, None));
+    many_changes(store).await;
+    let verification = store.audit_verify().await.unwrap();
+    assert_eq!(verification.problem, None);
+    assert_eq!(verification.records, 27);
+
+    // Paging newest first.
+    let first = store.audit_list(10, None).await.unwrap();
+    assert_eq!(first.iter().map(|r| r.seq).collect::<Vec<_>>(), (18..=27).rev().collect::<Vec<_>>());
+    assert_eq!(first[0].action, "keys.delete");
+    assert_eq!(first[1].action, "keys.restore");
+    assert_eq!(first[1].version, Some(3));
+    let next = store.audit_list(10, Some(first[9].seq)).await.unwrap();
+    assert_eq!(next.first().map(|r| r.seq), Some(17));
+    let last = store.audit_list(10, Some(8)).await.unwrap();
+    assert_eq!(last.iter().map(|r| r.seq).collect::<Vec<_>>(), (1..=7).rev().collect::<Vec<_>>());
+    assert!(store.audit_list(0, None).await.unwrap().is_empty());
+    let hashes: std::collections::HashSet<String> =
+        store.audit_list(100, None).await.unwrap().into_iter().map(|r| r.hash).collect();
+    assert_eq!(hashes.len(), 27);
+}
+
+async fn audit_detects_an_edited_record(h: &Harness) {
+    let store = &h.store;
+    many_changes(store).await;
+    assert_eq!(h.raw_execute("UPDATE audit_log SET detail = 'nothing happened' WHERE seq = 17").await, 1);
+    let verification = store.audit_verify().await.unwrap();
+    let problem = verification.problem.expect("the edit is detected");
+    assert_eq!(problem.seq, 17);
+    assert_eq!(problem.description, "record 17 was edited (hash mismatch)");
+    assert_eq!(verification.records, 27);
+
+    // Later records keep verifying against the stored chain; new changes still append.
+    create(store, "after", new_version(1, VersionState::Active)).await;
+    assert_eq!(store.audit_verify().await.unwrap().problem.unwrap().seq, 17);
+}
+
+async fn audit_detects_a_missing_record(h: &Harness) {
+    let store = &h.store;
+    many_changes(store).await;
+    assert_eq!(h.raw_execute("DELETE FROM audit_log WHERE seq = 12").await, 1);
+    let verification = store.audit_verify().await.unwrap();
+    let problem = verification.problem.expect("the gap is detected");
+    assert_eq!((problem.seq, problem.description.as_str()), (12, "record 12 is missing"));
+    assert_eq!(verification.records, 26);
+}
+
+async fn audit_detects_removed_newest_records(h: &Harness) {
+    let store = &h.store;
+    many_changes(store).await;
+    assert_eq!(h.raw_execute("DELETE FROM audit_log WHERE seq >= 26").await, 2);
+    let verification = store.audit_verify().await.unwrap();
+    let problem = verification.problem.expect("the truncation is detected");
+    assert_eq!((problem.seq, problem.description.as_str()), (26, "the newest record(s) after 25 were removed"));
+    assert_eq!(verification.records, 25);
+}
+
+async fn restore_keeps_active_until(h: &Harness) {
+    use VersionState::*;
+    let store = &h.store;
+    create(store, "k", new_version(1, Active)).await;
+    add(store, "k", new_version(2, Active), at(10)).await.unwrap();
+    let entry = get(store, "k").await;
+    assert_eq!(entry.versions[0].active_until, Some(at(10)));
+
+    let transitions = vec![entry.plan_restore(&admin(), VersionId(1), at(20)).unwrap()];
+    let revision = store
+        .apply(change("k", Some(entry.revision), at(20), EntryOp::Transition { transitions }, "keys.restore"))
+        .await
+        .unwrap();
+    assert_eq!(revision, Revision(3));
+    let entry = get(store, "k").await;
+    assert_eq!(states(&entry), [Staged, Active]);
+    assert_eq!(entry.versions[0].active_until, Some(at(10)));
+    assert_eq!(entry.versions[0].activated_at, Some(T0));
+    assert_eq!(store.audit_list(1, None).await.unwrap()[0].version, Some(1));
+
+    activate(store, "k", 1, at(30)).await.unwrap();
+    let entry = get(store, "k").await;
+    assert_eq!(states(&entry), [Active, Retired]);
+    assert_eq!(entry.versions[0].activated_at, Some(at(30)));
+    assert_eq!(entry.versions[1].active_until, Some(at(30)));
+}
+
+async fn transition_from_a_changed_state_conflicts(h: &Harness) {
+    use VersionState::*;
+    let store = &h.store;
+    create(store, "k", new_version(1, Active)).await;
+    add(store, "k", new_version(2, Staged), at(10)).await.unwrap();
+    let before = get(store, "k").await;
+    let records = audit_count(store).await;
+
+    // Right revision, but version 1 is active, not staged.
+    let transitions = vec![Transition { version: VersionId(1), from: Staged, to: Retired, at: at(20) }];
+    let err = store
+        .apply(change("k", Some(before.revision), at(20), EntryOp::Transition { transitions }, "keys.retire"))
+        .await
+        .unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    assert!(err.to_string().contains("version 1 of k is active, not staged"), "{err}");
+
+    // The second transition fails after the first one succeeded: both are rolled back.
+    let transitions = vec![
+        Transition { version: VersionId(1), from: Active, to: Retired, at: at(20) },
+        Transition { version: VersionId(2), from: Retired, to: Active, at: at(20) },
+    ];
+    let err = store
+        .apply(change("k", Some(before.revision), at(20), EntryOp::Transition { transitions }, "keys.activate"))
+        .await
+        .unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    // An unknown version.
+    let transitions = vec![Transition { version: VersionId(9), from: Staged, to: Active, at: at(20) }];
+    let err = store
+        .apply(change("k", Some(before.revision), at(20), EntryOp::Transition { transitions }, "keys.activate"))
+        .await
+        .unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    assert_eq!(get(store, "k").await, before);
+    assert_eq!(audit_count(store).await, records);
+}
+
+async fn unreadable_values_are_corrupt(h: &Harness) {
+    let store = &h.store;
+    create(store, "k", new_version(1, VersionState::Active)).await;
+    assert_eq!(h.raw_execute("UPDATE entries SET owner = 'someone' WHERE alias = 'k'").await, 1);
+    let err = store.entry(&alias("k")).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+    assert!(err.to_string().contains("someone"), "{err}");
+    assert_eq!(err.class(), None);
+    assert!(store.list_entries().await.is_err());
+}
+
+// ---------------------------------------------------------------------------------------
+// Connection URLs (SQLite only; PostgreSQL URLs are exercised by the suite above)
+
+#[tokio::test]
+async fn sqlite_urls_open_files_and_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("by-url.db");
+    let url = format!("sqlite://{}", path.display());
+    assert!(url.starts_with("sqlite:///"), "{url}");
+    let store = Store::connect(&url).await.unwrap();
+    assert_eq!(store.backend(), "sqlite");
+    create(&store, "k", new_version(1, VersionState::Active)).await;
+    store.close().await;
+    assert!(path.exists());
+    let reopened = Store::connect(&url).await.unwrap();
+    assert_eq!(get(&reopened, "k").await.revision, Revision(1));
+    assert_eq!(audit_count(&reopened).await, 1);
+    reopened.close().await;
+
+    let memory = Store::connect("sqlite::memory:").await.unwrap();
+    create(&memory, "k", new_version(1, VersionState::Active)).await;
+    add(&memory, "k", new_version(2, VersionState::Active), at(1)).await.unwrap();
+    assert_eq!(memory.list_entries().await.unwrap().len(), 1);
+    assert_eq!(audit_count(&memory).await, 2);
+}
+
+#[tokio::test]
+async fn unsupported_urls_are_refused_without_echoing_secrets() {
+    let err = Store::connect("mysql://root:hunter2@db/keyward").await.unwrap_err();
+    assert!(matches!(err, StoreError::Config(_)), "{err}");
+    assert!(err.to_string().contains("\"mysql\""), "{err}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    let err = Store::connect_postgres_schema("postgres://localhost/db", "bad;schema").await.unwrap_err();
+    assert!(matches!(err, StoreError::Config(_)), "{err}");
+}
