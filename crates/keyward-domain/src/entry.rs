@@ -493,6 +493,7 @@ impl Entry {
 }
 
 #[cfg(test)]
+#[allow(clippy::type_complexity)] // the case tables are tuples on purpose: one row, one case
 mod tests {
     use super::*;
     use crate::ErrorClass;

@@ -1,6 +1,8 @@
 //! The bad-input corpus: every kind of broken request gets a 4xx problem whose detail says
 //! what was wrong, and leaves the keystore and the audit log exactly as they were.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
 mod common;
 
 use base64::Engine;

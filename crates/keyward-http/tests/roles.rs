@@ -1,6 +1,8 @@
 //! The full role matrix: every endpoint, called as every role and with no or a wrong token,
 //! against fresh entries, must answer with exactly the expected status.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
 mod common;
 
 use base64::Engine;

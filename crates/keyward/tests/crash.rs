@@ -3,6 +3,8 @@
 //! active version, versions numbered without gaps, every retired version its
 //! `active_until`, and the audit log an intact hash chain.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
 mod support;
 
 use std::sync::Arc;

@@ -3,6 +3,8 @@
 //! The shell block between `<!-- tour:start -->` and `<!-- tour:end -->` in README.md is
 //! executed with `bash -euo pipefail`, so a tour step that stops working fails this test.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
 mod support;
 
 use std::path::Path;

@@ -1,5 +1,7 @@
 //! A keyward server on 127.0.0.1:0 with one token per role, for the API tests.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
 #![allow(dead_code)] // each test binary uses a different part
 
 use std::collections::HashMap;

@@ -1,5 +1,7 @@
 //! Starting the real `keyward` binary as a server for end-to-end tests.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
 #![allow(dead_code)] // each test binary uses a different part
 
 use std::io::{BufRead, BufReader};
