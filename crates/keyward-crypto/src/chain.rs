@@ -10,6 +10,9 @@
 use crate::certificate::Certificate;
 use crate::error::CryptoError;
 
+/// Longest certificate chain keyward accepts.
+pub const MAX_CHAIN_LENGTH: usize = 16;
+
 /// A certificate chain, leaf first, each certificate issued by the next when the chain is complete.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chain(Vec<Certificate>);
@@ -20,6 +23,9 @@ impl Chain {
     /// # Errors
     /// [`CryptoError::NoCertificates`] for an empty list, [`CryptoError::InvalidChain`] when
     /// the certificates do not form one path.
+    ///
+    /// At most [`MAX_CHAIN_LENGTH`] distinct certificates are accepted: ordering is quadratic
+    /// and real chains are short.
     pub fn new(certs: Vec<Certificate>) -> Result<Self, CryptoError> {
         let mut unique: Vec<Certificate> = Vec::with_capacity(certs.len());
         for cert in certs {
@@ -31,6 +37,12 @@ impl Chain {
             return Err(CryptoError::NoCertificates(
                 "no certificate was given".to_owned(),
             ));
+        }
+        if unique.len() > MAX_CHAIN_LENGTH {
+            return Err(CryptoError::InvalidChain(format!(
+                "{} certificates are more than a chain of at most {MAX_CHAIN_LENGTH} can hold",
+                unique.len()
+            )));
         }
         if unique.len() == 1 {
             return Ok(Self(unique));

@@ -181,6 +181,47 @@ fn collect_pem(bytes: &[u8], password: Option<&str>) -> Result<Collected, Crypto
     Ok(out)
 }
 
+/// Most PBKDF2 iterations accepted for an encrypted key (OpenSSL uses 2048 by default;
+/// password managers a few hundred thousand).
+const MAX_PBKDF2_ITERATIONS: u32 = 1_000_000;
+/// Most memory scrypt may use for an encrypted key: `128 * N * r * p` bytes.
+const MAX_SCRYPT_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Refuses key-derivation parameters that would take minutes of CPU or gigabytes of memory
+/// before the password is even checked: the file, not keyward, would decide the cost.
+fn check_kdf_cost(number: usize, scheme: &pkcs5::EncryptionScheme) -> Result<(), CryptoError> {
+    use pkcs5::pbes2::Kdf;
+    let refuse = |what: String| {
+        Err(CryptoError::UnsupportedKey(format!(
+            "PEM block {number} (ENCRYPTED PRIVATE KEY) asks for {what}; re-encrypt it with `openssl pkcs8 -topk8 -v2 aes256`"
+        )))
+    };
+    let Some(pbes2) = scheme.pbes2() else { return Ok(()) };
+    match &pbes2.kdf {
+        Kdf::Pbkdf2(params) if params.iteration_count == 0 || params.iteration_count > MAX_PBKDF2_ITERATIONS => refuse(
+            format!("{} PBKDF2 iterations (keyward accepts 1 to {MAX_PBKDF2_ITERATIONS})", params.iteration_count),
+        ),
+        Kdf::Scrypt(params) => {
+            let n = params.cost_parameter;
+            let bytes = 128u64
+                .saturating_mul(n)
+                .saturating_mul(u64::from(params.block_size))
+                .saturating_mul(u64::from(params.parallelization.max(1)));
+            if n < 2 || !n.is_power_of_two() || params.block_size == 0 || params.parallelization == 0 || bytes > MAX_SCRYPT_BYTES {
+                refuse(format!(
+                    "scrypt with N={n}, r={}, p={} (keyward accepts N a power of two and at most {} MiB)",
+                    params.block_size,
+                    params.parallelization,
+                    MAX_SCRYPT_BYTES / (1024 * 1024)
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
 fn decrypt_pkcs8(block: &PemBlock, password: &str) -> Result<PrivateKey, CryptoError> {
     let number = block.number;
     let info = EncryptedPrivateKeyInfoRef::from_der(&block.der).map_err(|e| {
@@ -188,6 +229,7 @@ fn decrypt_pkcs8(block: &PemBlock, password: &str) -> Result<PrivateKey, CryptoE
             "PEM block {number} (ENCRYPTED PRIVATE KEY) is not a valid encrypted PKCS#8 key: {e}"
         ))
     })?;
+    check_kdf_cost(number, &info.encryption_algorithm)?;
     let plain = info.decrypt(password).map_err(|e| {
         let text = e.to_string();
         if text.contains("unsupported") || text.contains("Unsupported") {
@@ -230,7 +272,8 @@ fn collect_der(bytes: &[u8], password: Option<&str>) -> Result<Collected, Crypto
         }
         Err(reason) => reason,
     };
-    if let Ok(info) = ContentInfo::from_der(bytes) {
+    // Binary .p7b files from Windows tools may use BER's indefinite lengths.
+    if let Ok(info) = ContentInfo::from_der(bytes).or_else(|_| ContentInfo::from_ber(bytes)) {
         out.certificates = p7_certificates_from(info)?;
         return Ok(out);
     }
@@ -351,6 +394,63 @@ mod tests {
     use keyward_domain::{KeyAlgorithm, Timestamp};
 
     const NOW: Timestamp = Timestamp::from_seconds(1_800_000_000);
+
+    /// An encrypted key whose parameters would cost `scheme`'s price; the ciphertext is junk
+    /// because the cost check must refuse before any decryption is tried.
+    fn encrypted_key_with(scheme: pkcs5::EncryptionScheme) -> String {
+        use der::Encode;
+        let info = pkcs8::EncryptedPrivateKeyInfoRef {
+            encryption_algorithm: scheme,
+            encrypted_data: der::asn1::OctetStringRef::new(&[0u8; 48]).unwrap(),
+        };
+        let (_, cert) = generate(KeyAlgorithm::EcP256, "CN=kdf", 1, NOW).unwrap();
+        format!("{}{}", encode("ENCRYPTED PRIVATE KEY", &info.to_der().unwrap()), cert.to_pem())
+    }
+
+    #[test]
+    fn key_derivation_costs_set_by_the_file_are_bounded() {
+        use pkcs5::pbes2::{EncryptionScheme as Cipher, Kdf, Parameters, Pbkdf2Params, Pbkdf2Prf, Salt, ScryptParams};
+        let salt = || Salt::new(b"saltsalt").unwrap();
+        let cipher = Cipher::Aes256Cbc { iv: [7u8; 16] };
+        let pbkdf2 = |iterations| -> pkcs5::EncryptionScheme {
+            let kdf = Kdf::Pbkdf2(Pbkdf2Params {
+                salt: salt(),
+                iteration_count: iterations,
+                key_length: None,
+                prf: Pbkdf2Prf::HmacWithSha256,
+            });
+            Parameters { kdf, encryption: cipher }.into()
+        };
+        let scrypt = |n, r, p| -> pkcs5::EncryptionScheme {
+            let kdf = Kdf::Scrypt(ScryptParams { salt: salt(), cost_parameter: n, block_size: r, parallelization: p, key_length: Some(32) });
+            Parameters { kdf, encryption: cipher }.into()
+        };
+        let cases: Vec<(&str, pkcs5::EncryptionScheme, Option<&str>)> = vec![
+            ("two million PBKDF2 iterations are refused", pbkdf2(2_000_000), Some("2000000 PBKDF2 iterations")),
+            ("zero PBKDF2 iterations are refused", pbkdf2(0), Some("0 PBKDF2 iterations")),
+            ("scrypt needing 1 GiB is refused", scrypt(1 << 20, 8, 1), Some("scrypt with N=1048576")),
+            ("scrypt with N=0 is refused", scrypt(0, 8, 1), Some("scrypt with N=0")),
+            ("scrypt with a huge p is refused", scrypt(1 << 14, 8, 60_000), Some("p=60000")),
+            ("OpenSSL's default of 2048 iterations passes the check (and fails on the junk)", pbkdf2(2048), None),
+            ("OpenSSL's scrypt default passes the check", scrypt(1 << 14, 8, 1), None),
+        ];
+        for (case, scheme, refusal) in cases {
+            let text = error_text(encrypted_key_with(scheme).as_bytes(), Some("pw"));
+            match refusal {
+                Some(expected) => assert!(text.contains(expected), "{case}: {text}"),
+                None => assert!(!text.contains("re-encrypt"), "{case}: {text}"),
+            }
+        }
+    }
+
+    #[test]
+    fn der_that_contains_a_pem_header_is_still_der() {
+        let (_, cert) = generate(KeyAlgorithm::EcP256, "CN=-----BEGIN CERTIFICATE-----", 1, NOW).unwrap();
+        match import(cert.der(), None).unwrap() {
+            Imported::Certificates(chain) => assert_eq!(chain.leaf(), &cert),
+            Imported::KeyPair { .. } => panic!("no key was given"),
+        }
+    }
 
     fn error_text(bytes: &[u8], password: Option<&str>) -> String {
         let err = import(bytes, password).unwrap_err();

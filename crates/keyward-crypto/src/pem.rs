@@ -23,7 +23,13 @@ pub(crate) struct PemBlock {
 
 /// Whether `bytes` look like PEM text (contain a BEGIN line).
 pub(crate) fn looks_like_pem(bytes: &[u8]) -> bool {
-    bytes.windows(11).any(|w| w == b"-----BEGIN ")
+    // A BEGIN line at the start of a line: DER that merely contains the text (in a comment
+    // extension, say) is not PEM. DER starts with a SEQUENCE tag, which no text does.
+    bytes.first() != Some(&0x30)
+        && bytes
+            .windows(12)
+            .any(|w| (w[0] == b'\n' || w[0] == b'\r') && &w[1..] == b"-----BEGIN ")
+        || bytes.starts_with(b"-----BEGIN ")
 }
 
 /// Splits PEM text into blocks.

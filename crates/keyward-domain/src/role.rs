@@ -146,6 +146,30 @@ pub fn authorize(role: Role, action: Action, owner: Option<Owner>) -> Result<(),
     }
 }
 
+/// Decides whether a caller with role `creator` may issue a token with role `new_role`.
+///
+/// A tenant administrator issues viewer, developer and admin tokens, but not platform
+/// tokens: with one, a tenant could change platform-owned material after all. Platform
+/// tokens are issued by the platform operator: by a platform token, or on the server with
+/// `keyward token issue`.
+///
+/// # Errors
+/// [`DomainError::Forbidden`] with the reason.
+pub fn authorize_token_creation(creator: Role, new_role: Role) -> Result<(), DomainError> {
+    let forbid = |reason: &'static str| {
+        Err(DomainError::Forbidden { role: creator, action: Action::ManageTokens.describe(), reason })
+    };
+    match (creator, new_role) {
+        (Role::Admin, Role::Platform) => forbid(
+            "a tenant administrator cannot issue platform tokens; the platform operator issues them \
+             (keyward token issue on the server)",
+        ),
+        (Role::Admin, _) | (Role::Platform, Role::Platform) => Ok(()),
+        (Role::Platform, _) => forbid("the platform role issues only platform tokens"),
+        (Role::Viewer | Role::Developer, _) => forbid("only administrators issue tokens"),
+    }
+}
+
 /// Checks that `role` may perform `action` on at least one kind of entry.
 ///
 /// Called before an entry is read, so that a role that may never do something is refused
@@ -220,6 +244,27 @@ mod tests {
                     "{role} {action:?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn token_issuing_table() {
+        use Role::*;
+        // (creator, new role, allowed)
+        let cases = [
+            (Admin, Viewer, true),
+            (Admin, Developer, true),
+            (Admin, Admin, true),
+            (Admin, Platform, false),
+            (Platform, Platform, true),
+            (Platform, Admin, false),
+            (Platform, Viewer, false),
+            (Viewer, Viewer, false),
+            (Developer, Developer, false),
+            (Developer, Admin, false),
+        ];
+        for (creator, new_role, allowed) in cases {
+            assert_eq!(authorize_token_creation(creator, new_role).is_ok(), allowed, "{creator} issuing {new_role}");
         }
     }
 

@@ -24,12 +24,12 @@ pub enum ClientError {
         detail: String,
     },
     /// The server could not be reached.
-    #[error("cannot reach the keyward server at {url}: {source} (is `keyward serve` running? set --server or KEYWARD_SERVER)")]
+    #[error("cannot reach the keyward server at {url}: {cause} (is `keyward serve` running? set --server or KEYWARD_SERVER)")]
     Unreachable {
         /// The server URL.
         url: String,
-        /// The transport error.
-        source: reqwest::Error,
+        /// The innermost cause, e.g. "Connection refused (os error 111)".
+        cause: String,
     },
     /// The server URL is not a valid base URL.
     #[error("the server URL {0:?} is not valid: expected something like http://127.0.0.1:7447")]
@@ -49,6 +49,16 @@ impl ClientError {
     }
 }
 
+/// The innermost error of a chain: for a refused connection the OS's message, not the
+/// four layers of HTTP client wrapping around it.
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = error;
+    while let Some(source) = current.source() {
+        current = source;
+    }
+    current.to_string()
+}
+
 /// Filters for [`Client::list`].
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ListParams {
@@ -64,11 +74,17 @@ pub struct ListParams {
 }
 
 /// A connection to one keyward server.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
     base: Url,
     token: Option<String>,
     http: reqwest::Client,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("base", &self.base.as_str()).field("token", &"<redacted>").finish()
+    }
 }
 
 impl Client {
@@ -109,7 +125,7 @@ impl Client {
         let response = builder
             .send()
             .await
-            .map_err(|source| ClientError::Unreachable { url: self.base.to_string(), source })?;
+            .map_err(|error| ClientError::Unreachable { url: self.base.to_string(), cause: root_cause(&error) })?;
         if response.status().is_success() {
             return Ok(response);
         }

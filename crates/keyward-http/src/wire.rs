@@ -211,7 +211,7 @@ pub struct GenerateRequest {
 }
 
 /// Import a certificate, a key pair or a PKCS#12 file.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct ImportRequest {
     /// The file's bytes, base64.
     pub data: String,
@@ -258,7 +258,7 @@ pub struct RestoreRequest {
 }
 
 /// Export a key pair as PKCS#12.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct Pkcs12Request {
     /// Password protecting the file (required, not empty).
     pub password: String,
@@ -305,7 +305,7 @@ pub struct TokenRequest {
 }
 
 /// A created token. It is shown once; only its hash is stored.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct TokenCreated {
     /// The name.
     pub name: String,
@@ -379,3 +379,21 @@ impl From<&AuditVerification> for AuditVerifyJson {
 pub fn to_pretty_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
+
+/// Writes `<redacted>` for a secret field, so request and response bodies can be logged.
+macro_rules! redacted_debug {
+    ($ty:ident { $($field:ident),* } secret { $($secret:ident),* }) => {
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($field), &self.$field))*
+                    $(.field(stringify!($secret), &"<redacted>"))*
+                    .finish()
+            }
+        }
+    };
+}
+
+redacted_debug!(ImportRequest { staged } secret { data, password });
+redacted_debug!(Pkcs12Request { version } secret { password });
+redacted_debug!(TokenCreated { name, role } secret { token });

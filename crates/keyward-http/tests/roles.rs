@@ -128,6 +128,13 @@ fn cases() -> Vec<Case> {
             body: |f| Some(json!({"name": format!("token-{}", f.new), "role": "viewer"})),
             expect: [403, 403, 201, 403],
         },
+        Case {
+            name: "create platform token",
+            method: "POST",
+            path: "/api/v1/tokens",
+            body: |f| Some(json!({"name": format!("platform-{}", f.new), "role": "platform"})),
+            expect: [403, 403, 403, 201],
+        },
         Case { name: "audit list", method: "GET", path: "/api/v1/audit", body: no_body, expect: [403, 403, 200, 403] },
         Case { name: "audit verify", method: "GET", path: "/api/v1/audit/verify", body: no_body, expect: [403, 403, 200, 403] },
     ]

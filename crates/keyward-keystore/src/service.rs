@@ -10,11 +10,11 @@ use std::sync::Arc;
 use keyward_crypto::{self as crypto, Certificate, Chain, Imported, MasterKey, PrivateKey};
 use keyward_domain::{
     Action, Actor, Alias, DomainError, Entry, EntryKind, KeyAlgorithm, Owner, Retention, Role,
-    Transition, VersionId, VersionState, authorize, authorize_some_owner, check_key_pair_material,
-    plan_add_version,
+    Transition, VersionId, VersionState, authorize, authorize_some_owner, authorize_token_creation,
+    check_key_pair_material, plan_add_version,
 };
 use keyward_store::{
-    AuditRecord, AuditVerification, EntryChange, EntryOp, NewToken, NewVersion, Store,
+    AuditEvent, AuditRecord, AuditVerification, EntryChange, EntryOp, NewToken, NewVersion, Store,
 };
 
 use crate::clock::Clock;
@@ -140,10 +140,9 @@ impl Keystore {
         let mut versions = Vec::with_capacity(entry.versions.len());
         for version in &entry.versions {
             let (chain, sealed) = self.material(alias, version.id).await?;
-            let key_algorithm = match &sealed {
-                Some(sealed) => Some(self.unseal(alias, version.id, sealed)?.algorithm().to_string()),
-                None => None,
-            };
+            // The leaf certificate carries the key's public half, so reading entries never
+            // needs to unseal a private key.
+            let key_algorithm = sealed.as_ref().and_then(|_| chain.leaf().key_kind()).map(|k| k.to_string());
             versions.push(VersionView {
                 version: version.clone(),
                 has_private_key: sealed.is_some(),
@@ -200,17 +199,17 @@ impl Keystore {
             KeystoreError::Invalid(format!("{alias} is a certificate entry; it has no private key to export"))
         })?;
         let key = self.unseal(alias, version, &sealed)?;
-        let bytes = crypto::pkcs12(&key, &chain, alias.as_str(), password)?;
-        // Recorded as a change of nothing, so the export shows up in the audit log.
+        let friendly_name = alias.to_string();
+        let password = password.to_owned();
+        let bytes = blocking(move || crypto::pkcs12(&key, &chain, &friendly_name, &password)).await??;
         self.store
-            .apply(EntryChange {
-                alias: alias.clone(),
-                expected_revision: Some(entry.revision),
-                actor: actor.clone(),
+            .record(AuditEvent {
+                actor,
                 at: self.clock.now(),
-                op: EntryOp::Transition { transitions: Vec::new() },
-                audit_action: "keys.export-private".into(),
-                audit_detail: format!("version {version} exported as PKCS#12"),
+                action: "keys.export-private",
+                alias: Some(alias),
+                version: Some(version),
+                detail: &format!("version {version} exported as PKCS#12"),
             })
             .await?;
         Ok(bytes)
@@ -232,13 +231,11 @@ impl Keystore {
         authorize(actor.role, Action::CreateRequest, Some(entry.owner))?;
         let version = match version {
             Some(v) => entry.require_version(v)?.id,
-            None => entry
-                .staged()
-                .next()
-                .or_else(|| entry.active())
-                .or_else(|| entry.versions.last())
-                .map(|v| v.id)
-                .ok_or_else(|| KeystoreError::Invalid(format!("{alias} has no versions")))?,
+            None => entry.staged().next().or_else(|| entry.active()).map(|v| v.id).ok_or_else(|| {
+                KeystoreError::Invalid(format!(
+                    "{alias} has no staged or active version; name the version for the request with --version"
+                ))
+            })?,
         };
         let (chain, sealed) = self.material(alias, version).await?;
         let sealed = sealed.ok_or_else(|| {
@@ -272,7 +269,8 @@ impl Keystore {
         let entry = self.store.entry(alias).await?;
         // Check the rules before spending time on key generation.
         plan_add_version(entry.as_ref(), alias, actor, EntryKind::KeyPair, staged, self.clock.now())?;
-        let (key, certificate) = crypto::generate(algorithm, subject, validity_days, self.clock.now())?;
+        let (subject, now) = (subject.to_owned(), self.clock.now());
+        let (key, certificate) = blocking(move || crypto::generate(algorithm, &subject, validity_days, now)).await??;
         let chain = Chain::new(vec![certificate])?;
         let detail = format!("generated {algorithm} key, subject {}", chain.leaf().subject());
         self.add_version(actor, alias, entry, Some(key), chain, staged, "keys.create", detail).await
@@ -294,7 +292,8 @@ impl Keystore {
     ) -> Result<VersionId, KeystoreError> {
         authorize_some_owner(actor.role, Action::AddVersion)?;
         let entry = self.store.entry(alias).await?;
-        let (key, chain) = match crypto::import(bytes, password)? {
+        let (bytes, password) = (bytes.to_vec(), password.map(str::to_owned));
+        let (key, chain) = match blocking(move || crypto::import(&bytes, password.as_deref())).await?? {
             Imported::Certificates(chain) => (None, chain),
             Imported::KeyPair { key, chain } => (Some(key), chain),
         };
@@ -379,7 +378,8 @@ impl Keystore {
         let now = self.clock.now();
         let transitions = entry.plan_activate(actor, version, now)?;
         let detail = describe_transitions(&transitions);
-        self.apply_transitions(actor, &entry, transitions.clone(), "keys.activate", detail).await?;
+        let op = EntryOp::Transition { transitions: transitions.clone() };
+        self.commit(actor, &entry, op, "keys.activate", detail).await?;
         Ok(transitions)
     }
 
@@ -392,7 +392,8 @@ impl Keystore {
         let entry = self.require_entry(alias).await?;
         let transition = entry.plan_restore(actor, version, self.clock.now())?;
         let detail = describe_transitions(&[transition]);
-        self.apply_transitions(actor, &entry, vec![transition], "keys.restore", detail).await?;
+        let op = EntryOp::Transition { transitions: vec![transition] };
+        self.commit(actor, &entry, op, "keys.restore", detail).await?;
         Ok(transition)
     }
 
@@ -417,18 +418,7 @@ impl Keystore {
             }
             _ => format!("deleted versions [{}]", versions.join(", ")),
         };
-        self.store
-            .apply(EntryChange {
-                alias: alias.clone(),
-                expected_revision: Some(entry.revision),
-                actor: actor.clone(),
-                at: self.clock.now(),
-                op: EntryOp::Delete,
-                audit_action: "keys.delete".into(),
-                audit_detail: detail,
-            })
-            .await?;
-        Ok(())
+        self.commit(actor, &entry, EntryOp::Delete, "keys.delete", detail).await
     }
 
     // ----- tokens and audit --------------------------------------------------------------
@@ -438,36 +428,87 @@ impl Keystore {
     /// # Errors
     /// Forbidden roles, an invalid or duplicate name.
     pub async fn create_token(&self, actor: &Actor, name: &str, role: Role) -> Result<String, KeystoreError> {
-        authorize(actor.role, Action::ManageTokens, None)?;
-        self.insert_token(actor, name, role).await
+        authorize_token_creation(actor.role, role)?;
+        let token = generate_token()?;
+        self.insert_token(actor, name, role, &token).await?;
+        Ok(token)
     }
 
-    /// Creates the first admin token when the keystore has no token yet.
-    ///
-    /// Returns the token when it was created, `None` when tokens already exist.
+    /// Whether the keystore has no token yet (a first start).
     ///
     /// # Errors
     /// Storage failures.
-    pub async fn bootstrap_admin_token(&self) -> Result<Option<String>, KeystoreError> {
-        if self.store.token_count().await? > 0 {
-            return Ok(None);
-        }
-        let system = Actor::new("keyward", Role::Admin);
-        self.insert_token(&system, "admin", Role::Admin).await.map(Some)
+    pub async fn has_no_tokens(&self) -> Result<bool, KeystoreError> {
+        Ok(self.store.token_count().await? == 0)
     }
 
-    async fn insert_token(&self, actor: &Actor, name: &str, role: Role) -> Result<String, KeystoreError> {
+    /// Stores `token` with `role`, on the authority of whoever runs keyward on the server
+    /// (recorded as actor `keyward`): the first admin token, platform tokens, and a new
+    /// admin token when every admin token is lost. The caller creates `token` with
+    /// [`crate::tokens::generate_token`] and saves it before calling this, so that a
+    /// crash never leaves a stored token nobody has.
+    ///
+    /// # Errors
+    /// An invalid or taken name, storage failures.
+    pub async fn issue_token_as_operator(&self, name: &str, role: Role, token: &str) -> Result<(), KeystoreError> {
+        self.insert_token(&Actor::new("keyward", Role::Admin), name, role, token).await
+    }
+
+    async fn insert_token(&self, actor: &Actor, name: &str, role: Role, token: &str) -> Result<(), KeystoreError> {
         let name = name.trim();
         if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
             return Err(KeystoreError::Invalid(
                 "a token name is 1 to 100 printable characters".into(),
             ));
         }
-        let token = generate_token()?;
         self.store
-            .create_token(NewToken { name: name.to_owned(), role, hash: hash_token(&token) }, actor, self.clock.now())
+            .create_token(NewToken { name: name.to_owned(), role, hash: hash_token(token) }, actor, self.clock.now())
             .await?;
-        Ok(token)
+        Ok(())
+    }
+
+    // ----- the master key ----------------------------------------------------------------
+
+    /// Checks that the master key is the one this keystore's private keys are sealed with.
+    ///
+    /// The first start stores a check value sealed under the master key; every later start
+    /// opens it. A wrong key (another installation's `master.key`, a mistyped
+    /// `KEYWARD_MASTER_KEY`) is refused at start-up instead of producing keys sealed under
+    /// two different keys. Returns whether the check value was written by this call.
+    ///
+    /// # Errors
+    /// [`KeystoreError::Invalid`] for a master key that does not match.
+    pub async fn check_master_key(&self) -> Result<bool, KeystoreError> {
+        if let Some(sealed) = self.store.setting(MASTER_KEY_CHECK).await? {
+            return self.verify_check_value(&sealed).map(|()| false);
+        }
+        let sealed = self.master_key.seal(MASTER_KEY_CHECK_VALUE, MASTER_KEY_CHECK.as_bytes())?;
+        if self.store.put_setting_if_absent(MASTER_KEY_CHECK, &sealed).await? {
+            return Ok(true);
+        }
+        // Another process initialised the database at the same moment: its value decides.
+        let sealed = self.store.setting(MASTER_KEY_CHECK).await?.unwrap_or_default();
+        self.verify_check_value(&sealed).map(|()| false)
+    }
+
+    /// Whether a keystore has been initialised with a master key already (by
+    /// [`Keystore::check_master_key`] on an earlier start).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn is_initialised(store: &Store) -> Result<bool, KeystoreError> {
+        Ok(store.setting(MASTER_KEY_CHECK).await?.is_some())
+    }
+
+    fn verify_check_value(&self, sealed: &[u8]) -> Result<(), KeystoreError> {
+        match self.master_key.open(sealed, MASTER_KEY_CHECK.as_bytes()) {
+            Ok(value) if value.as_slice() == MASTER_KEY_CHECK_VALUE => Ok(()),
+            _ => Err(KeystoreError::Invalid(
+                "the master key does not match this keystore: its private keys were sealed with another key \
+                 (check master.key in the data directory or KEYWARD_MASTER_KEY)"
+                    .into(),
+            )),
+        }
     }
 
     /// The actor a bearer token stands for, if it is known.
@@ -595,11 +636,12 @@ impl Keystore {
         Ok(plan.version)
     }
 
-    async fn apply_transitions(
+    /// Applies `op` to an existing entry, planned from the revision it was read at.
+    async fn commit(
         &self,
         actor: &Actor,
         entry: &Entry,
-        transitions: Vec<Transition>,
+        op: EntryOp,
         action: &str,
         detail: String,
     ) -> Result<(), KeystoreError> {
@@ -609,13 +651,28 @@ impl Keystore {
                 expected_revision: Some(entry.revision),
                 actor: actor.clone(),
                 at: self.clock.now(),
-                op: EntryOp::Transition { transitions },
+                op,
                 audit_action: action.into(),
                 audit_detail: detail,
             })
             .await?;
         Ok(())
     }
+}
+
+/// Name of the setting that holds the sealed master-key check value.
+const MASTER_KEY_CHECK: &str = "master-key-check";
+/// What the check value holds once opened.
+const MASTER_KEY_CHECK_VALUE: &[u8] = b"keyward master key check, version 1";
+
+/// Runs CPU-heavy cryptography (RSA key generation, key derivation for PKCS#12 and
+/// encrypted keys, parsing large inputs) on tokio's blocking pool, so that one slow
+/// request does not stall the async workers serving every other request.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, KeystoreError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| KeystoreError::Corrupt {
+        what: "a cryptographic operation".into(),
+        detail: e.to_string(),
+    })
 }
 
 /// The version a read means: the one asked for, else the active one, else the newest.

@@ -45,7 +45,8 @@ fn pem(label: &str, der: &[u8]) -> String {
 #[tokio::test]
 async fn private_keys_and_tokens_are_not_in_the_database_files() {
     let f = fixture().await;
-    let token = f.keystore.bootstrap_admin_token().await.unwrap().unwrap();
+    let token = keyward_keystore::tokens::generate_token().unwrap();
+    f.keystore.issue_token_as_operator("admin", Role::Admin, &token).await.unwrap();
     // A key whose bytes we know, imported as PEM, plus generated keys of every algorithm.
     let (key, cert) = keyward_crypto::generate(KeyAlgorithm::EcP384, "CN=known", 30, START).unwrap();
     let input = format!("{}{}", pem("PRIVATE KEY", key.pkcs8_der()), cert.to_pem());
@@ -87,6 +88,11 @@ async fn sealed_keys_do_not_open_under_another_master_key() {
     let err = other.export_pkcs12(&f.admin, &alias("k"), None, "pw").await.unwrap_err();
     assert_eq!(err.class(), None, "a wrong master key is an internal error, not the caller's");
     assert!(err.to_string().contains("master key"), "{err}");
+    // The start-up check catches it before any key is touched.
+    f.keystore.check_master_key().await.unwrap();
+    let err = other.check_master_key().await.unwrap_err();
+    assert!(err.to_string().contains("does not match this keystore"), "{err}");
+    f.keystore.check_master_key().await.unwrap();
 }
 
 #[tokio::test]
@@ -141,6 +147,13 @@ async fn csr_response_from_a_staged_key_stays_staged_and_keeps_the_key() {
         Imported::Certificates(_) => panic!("no key"),
     };
     assert_eq!(key_of(&p12_v2), key_of(&p12_v3));
+    // Private-key exports are audited with their version, and change nothing.
+    let records = f.keystore.audit_list(&f.admin, 2, None).await.unwrap();
+    assert_eq!(records[0].action, "keys.export-private");
+    assert_eq!(records[0].version, Some(3));
+    let revision = f.keystore.show(&f.admin, &a).await.unwrap().entry.revision;
+    f.keystore.export_pkcs12(&f.admin, &a, None, "pw").await.unwrap();
+    assert_eq!(f.keystore.show(&f.admin, &a).await.unwrap().entry.revision, revision);
 }
 
 #[tokio::test]

@@ -43,6 +43,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 
 pub use error::StoreError;
 pub use model::{
+    AuditEvent,
     AuditProblem, AuditRecord, AuditVerification, EntryChange, EntryOp, NewToken, NewVersion,
     StoredMaterial, TokenRecord,
 };
@@ -206,6 +207,31 @@ impl Store {
     /// Database errors.
     pub async fn token_count(&self) -> Result<i64, StoreError> {
         dispatch!(self, h => h.token_count().await)
+    }
+
+    /// Appends an audit record for something that changes no entry (a private-key export).
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn record(&self, event: AuditEvent<'_>) -> Result<(), StoreError> {
+        dispatch!(self, h => h.record(event).await)
+    }
+
+    /// A keystore-wide setting written by [`Store::put_setting_if_absent`].
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        dispatch!(self, h => h.setting(name).await)
+    }
+
+    /// Writes a setting unless it exists; returns whether this call wrote it. Settings are
+    /// write-once, so two processes starting on a new database agree on one value.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn put_setting_if_absent(&self, name: &str, value: &[u8]) -> Result<bool, StoreError> {
+        dispatch!(self, h => h.put_setting_if_absent(name, value).await)
     }
 
     /// Up to `limit` audit records, newest first, with `seq` below `before_seq` when given

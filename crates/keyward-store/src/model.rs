@@ -240,3 +240,20 @@ mod tests {
         assert!(shown.contains("<sealed, 3 bytes>") && !shown.contains("205"), "{shown}");
     }
 }
+
+/// Something worth an audit record that changes no entry (a private-key export, say).
+#[derive(Debug, Clone, Copy)]
+pub struct AuditEvent<'a> {
+    /// Who.
+    pub actor: &'a Actor,
+    /// When.
+    pub at: Timestamp,
+    /// What, e.g. `keys.export-private`.
+    pub action: &'a str,
+    /// Which entry, if any.
+    pub alias: Option<&'a Alias>,
+    /// Which version, if any.
+    pub version: Option<VersionId>,
+    /// Details.
+    pub detail: &'a str,
+}

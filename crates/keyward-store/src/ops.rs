@@ -13,7 +13,7 @@ use super::{Conn, Handle, lock_audit_head};
 use crate::audit::{self, AuditFields, Verifier};
 use crate::error::{StoreError, conflict_on_unique};
 use crate::model::{
-    AuditRecord, AuditVerification, EntryChange, EntryOp, NewToken, NewVersion, StoredMaterial,
+    AuditEvent, AuditRecord, AuditVerification, EntryChange, EntryOp, NewToken, NewVersion, StoredMaterial,
     TokenRecord,
 };
 use crate::rows::{self, AuditHead, AuditRow, EntryRow, TokenRow, VersionRow};
@@ -175,9 +175,63 @@ impl Handle {
             },
         )
         .await?;
+        // A new entry's first revision is its creation record's seq: larger than any revision
+        // an earlier entry under the same alias ever had, so a change planned against a
+        // deleted entry can never apply to its successor.
+        let revision = if matches!(change.op, EntryOp::Create { .. }) {
+            sqlx::query("UPDATE entries SET revision = $1 WHERE alias = $2")
+                .bind(seq)
+                .bind(alias)
+                .execute(&mut *conn)
+                .await?;
+            Revision(seq)
+        } else {
+            revision
+        };
         write.commit().await?;
         tracing::debug!(alias, action = %change.audit_action, revision = revision.0, audit_seq = seq, "entry changed");
         Ok(revision)
+    }
+
+    pub(crate) async fn record(&self, event: AuditEvent<'_>) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        let conn: &mut Conn = &mut write.tx;
+        let head = lock_audit_head(conn).await?;
+        append_audit(
+            conn,
+            head,
+            &AuditFields {
+                at: event.at.millis(),
+                actor: &event.actor.name,
+                role: event.actor.role.as_str(),
+                action: event.action,
+                alias: event.alias.map(Alias::as_str),
+                version: event.version.map(|v| i64::from(v.0)),
+                detail: event.detail,
+            },
+        )
+        .await?;
+        write.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|(value,)| value))
+    }
+
+    pub(crate) async fn put_setting_if_absent(&self, name: &str, value: &[u8]) -> Result<bool, StoreError> {
+        let mut write = self.begin_write().await?;
+        let inserted = sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .bind(value)
+            .execute(&mut *write.tx)
+            .await?;
+        write.commit().await?;
+        Ok(inserted.rows_affected() == 1)
     }
 
     pub(crate) async fn create_token(&self, token: NewToken, actor: &Actor, at: Timestamp) -> Result<(), StoreError> {

@@ -406,18 +406,21 @@ async fn concurrent_changes_on_different_aliases_all_succeed(h: &Harness) {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             let name = format!("partner-{i}");
-            create(&store, &name, new_version(1, VersionState::Active)).await;
+            let created = create(&store, &name, new_version(1, VersionState::Active)).await;
             add(&store, &name, new_version(2, VersionState::Active), at(10)).await.unwrap();
             add(&store, &name, new_version(3, VersionState::Staged), at(20)).await.unwrap();
+            (name, created)
         }));
     }
+    let mut created = std::collections::HashMap::new();
     for task in tasks {
-        task.await.unwrap();
+        let (name, revision) = task.await.unwrap();
+        created.insert(name, revision);
     }
     let entries = store.list_entries().await.unwrap();
     assert_eq!(entries.len(), ALIASES);
     for entry in &entries {
-        assert_eq!(entry.revision, Revision(3));
+        assert_eq!(entry.revision, Revision(created[entry.alias.as_str()].0 + 2));
         assert_eq!(states(entry), [VersionState::Retired, VersionState::Active, VersionState::Staged]);
     }
     let verification = store.audit_verify().await.unwrap();
@@ -488,9 +491,16 @@ async fn delete_removes_material(h: &Harness) {
     let record = &store.audit_list(1, None).await.unwrap()[0];
     assert_eq!((record.action.as_str(), record.alias.as_deref(), record.version), ("keys.delete", Some("gone"), None));
 
-    // The alias can be used again, and starts afresh.
+    // The alias can be used again, and starts afresh with a revision no change planned
+    // against the deleted entry can name.
     let fresh = NewVersion { chain_der: vec![b"new-leaf".to_vec()], ..new_version(1, VersionState::Active) };
-    assert_eq!(create(store, "gone", fresh).await, Revision(1));
+    let reborn = create(store, "gone", fresh).await;
+    assert!(reborn > revision, "{reborn:?} must exceed the deleted entry's {revision:?}");
+    for old in [Revision(1), revision] {
+        let stale = EntryOp::AddVersion { version: new_version(2, VersionState::Staged), transitions: Vec::new() };
+        let err = store.apply(change("gone", Some(old), at(30), stale, "keys.add")).await.unwrap_err();
+        assert!(err.is_conflict(), "a plan for the deleted entry applied to its successor: {err}");
+    }
     let material = store.material(&alias("gone"), VersionId(1)).await.unwrap().unwrap();
     assert_eq!(material.chain_der, vec![b"new-leaf".to_vec()]);
     assert!(store.material(&alias("gone"), VersionId(2)).await.unwrap().is_none());

@@ -16,7 +16,7 @@ pub struct Cli {
 }
 
 /// Options of every client command.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct Global {
     /// The keyward server's URL.
     #[arg(long, global = true, env = "KEYWARD_SERVER", default_value = "http://127.0.0.1:7447")]
@@ -27,6 +27,16 @@ pub struct Global {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
     pub output: Output,
+}
+
+impl std::fmt::Debug for Global {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Global")
+            .field("server", &self.server)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("output", &self.output)
+            .finish()
+    }
 }
 
 /// How client commands print their results.
@@ -55,12 +65,19 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Where the SQLite database, the master key and the first admin token live.
-    #[arg(long, env = "KEYWARD_DATA_DIR", default_value = "keyward-data")]
-    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub keystore: KeystoreArgs,
     /// Address to listen on.
     #[arg(long, env = "KEYWARD_LISTEN", default_value = "127.0.0.1:7447")]
     pub listen: SocketAddr,
+}
+
+/// Where a server's keystore lives.
+#[derive(Debug, Args)]
+pub struct KeystoreArgs {
+    /// Where the SQLite database, the master key and the first admin token live.
+    #[arg(long, env = "KEYWARD_DATA_DIR", default_value = "keyward-data")]
+    pub data_dir: PathBuf,
     /// PostgreSQL URL (postgres://...); without it keyward uses SQLite in the data directory.
     #[arg(long, env = "KEYWARD_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
@@ -68,7 +85,23 @@ pub struct ServeArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
-    /// Create a token for a role (admin). The token is printed once.
+    /// Issue a token on the server itself, without the API: platform tokens, or a new admin
+    /// token when all are lost. Needs the data directory (and database URL) of the server.
+    Issue {
+        #[command(flatten)]
+        keystore: KeystoreArgs,
+        /// viewer, developer, admin or platform.
+        #[arg(long)]
+        role: String,
+        /// A name for the token.
+        #[arg(long)]
+        name: String,
+        /// Write the token to this file (mode 0600) instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Create a token for a role through the API (admin: viewer, developer, admin; platform:
+    /// platform). The token is printed once.
     Create {
         /// viewer, developer, admin or platform.
         #[arg(long)]

@@ -16,7 +16,9 @@ pub async fn run(global: &Global, command: Command) -> anyhow::Result<ExitCode> 
     let client = Client::new(&global.server, global.token.clone())?;
     let out = global.output;
     match command {
-        Command::Serve(_) => unreachable!("handled by main"),
+        Command::Serve(_) | Command::Token(TokenCommand::Issue { .. }) => {
+            unreachable!("server-side commands are handled in main")
+        }
         Command::Token(TokenCommand::Create { role, name }) => {
             let created = client.create_token(&name, &role).await?;
             output::token(out, &created);
@@ -67,16 +69,19 @@ async fn keys(client: &Client, out: Output, command: KeysCommand) -> anyhow::Res
             write_output(path.as_deref(), pem.as_bytes(), false)?;
         }
         KeysCommand::Export { alias, format, version, password, out: path } => {
-            let (bytes, binary) = if format == "p12" || format == "pkcs12" {
+            if format == "p12" || format == "pkcs12" {
                 let Some(password) = password else {
                     bail!("a p12 export needs --password (or KEYWARD_EXPORT_PASSWORD) to protect the private key");
                 };
-                (client.export_pkcs12(&alias, &password, version).await?, true)
+                let Some(path) = path else {
+                    bail!("a p12 export holds a private key; write it to a file with --out FILE");
+                };
+                let bytes = client.export_pkcs12(&alias, &password, version).await?;
+                write_private_file(&path, &bytes)?;
             } else {
                 let binary = matches!(format.as_str(), "der" | "p7b" | "root-der");
-                (client.export(&alias, &format, version).await?, binary)
-            };
-            write_output(path.as_deref(), &bytes, binary)?;
+                write_output(path.as_deref(), &client.export(&alias, &format, version).await?, binary)?;
+            }
         }
         KeysCommand::Activate { alias, version } => {
             output::transitions(out, &client.activate(&alias, version).await?);
@@ -112,6 +117,23 @@ fn read_inputs(files: &[std::path::PathBuf]) -> anyhow::Result<Vec<u8>> {
         return std::fs::read(&files[0]).with_context(|| format!("cannot read {}", files[0].display()));
     }
     Ok(joined)
+}
+
+/// Writes a file only its owner can read (a PKCS#12 export holds a private key).
+fn write_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    // An existing file keeps its mode on open; narrow it before the key goes in.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(bytes)?;
+    eprintln!("wrote {} ({} bytes, readable only by you)", path.display(), bytes.len());
+    Ok(())
 }
 
 fn write_output(path: Option<&Path>, bytes: &[u8], binary: bool) -> anyhow::Result<()> {

@@ -1,42 +1,39 @@
-//! `keyward serve`: the server's start-up.
+//! The server side: `keyward serve` and `keyward token issue`.
 //!
 //! On first start in a data directory keyward creates the master key (`master.key`, mode
 //! 0600) that seals every private key at rest, the SQLite database (unless a PostgreSQL URL
-//! is given) and the first admin token (`admin.token`, mode 0600). Later starts reuse them.
+//! is given), a check value in the database that ties the two together, and the first admin
+//! token (`admin.token`, mode 0600). Later starts reuse them and refuse a master key that
+//! does not match the database.
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use keyward_crypto::MasterKey;
+use keyward_domain::Role;
+use keyward_keystore::tokens::generate_token;
 use keyward_keystore::{Keystore, SystemClock};
 use keyward_store::Store;
 
-use crate::cli::ServeArgs;
+use crate::cli::{KeystoreArgs, ServeArgs};
 
 /// Environment variable that can carry the master key (base64) instead of the file.
 pub const MASTER_KEY_ENV: &str = "KEYWARD_MASTER_KEY";
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logging();
-    create_private_dir(&args.data_dir)?;
-    let store = match &args.database_url {
-        Some(url) => Store::connect(url).await.context("cannot open the PostgreSQL database")?,
-        None => {
-            let path = args.data_dir.join("keyward.db");
-            Store::open_sqlite(&path)
-                .await
-                .with_context(|| format!("cannot open the SQLite database {}", path.display()))?
-        }
-    };
-    let master_key = load_or_create_master_key(&args.data_dir, &store).await?;
-    let keystore = Keystore::new(store.clone(), master_key, Arc::new(SystemClock));
-    if let Some(token) = keystore.bootstrap_admin_token().await? {
-        let path = args.data_dir.join("admin.token");
-        write_private_file(&path, format!("{token}\n").as_bytes())?;
+    let (keystore, store) = open_keystore(&args.keystore, true).await?;
+    if keystore.has_no_tokens().await? {
+        // The file is written before the token is stored: a crash in between leaves a file
+        // with an unknown token, replaced at the next start, never a stored token nobody has.
+        let token = generate_token()?;
+        let path = args.keystore.data_dir.join("admin.token");
+        write_secret_file(&path, &token)?;
+        keystore.issue_token_as_operator("admin", Role::Admin, &token).await?;
         println!("created the first admin token in {}", path.display());
         println!("  export KEYWARD_TOKEN=$(cat {})", path.display());
     }
@@ -49,6 +46,45 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     keyward_http::server::serve(listener, keystore, shutdown_signal()).await?;
     tracing::info!("keyward stopped");
     Ok(())
+}
+
+/// `keyward token issue`: a token stored directly, on the authority of the server's operator.
+pub async fn issue_token(args: &KeystoreArgs, role: &str, name: &str, out: Option<&Path>) -> anyhow::Result<()> {
+    let role: Role = role.parse().map_err(anyhow::Error::msg)?;
+    let (keystore, _) = open_keystore(args, false).await?;
+    let token = generate_token()?;
+    keystore.issue_token_as_operator(name, role, &token).await?;
+    match out {
+        Some(path) => {
+            write_secret_file(path, &token)?;
+            eprintln!("issued {role} token {name:?} into {}", path.display());
+        }
+        None => println!("{token}"),
+    }
+    Ok(())
+}
+
+/// Opens the database and the master key, checking that they belong together. Only
+/// `keyward serve` (`first_start_allowed`) may initialise a new keystore.
+async fn open_keystore(args: &KeystoreArgs, first_start_allowed: bool) -> anyhow::Result<(Keystore, Store)> {
+    create_private_dir(&args.data_dir)?;
+    let store = match &args.database_url {
+        Some(url) => Store::connect(url).await.context("cannot open the PostgreSQL database")?,
+        None => {
+            let path = args.data_dir.join("keyward.db");
+            Store::open_sqlite(&path)
+                .await
+                .with_context(|| format!("cannot open the SQLite database {}", path.display()))?
+        }
+    };
+    let initialised = Keystore::is_initialised(&store).await?;
+    if !initialised && !first_start_allowed {
+        bail!("this keystore has not been initialised yet: start `keyward serve` with the same options once");
+    }
+    let master_key = load_or_create_master_key(&args.data_dir, initialised)?;
+    let keystore = Keystore::new(store.clone(), master_key, Arc::new(SystemClock));
+    keystore.check_master_key().await?;
+    Ok((keystore, store))
 }
 
 fn init_logging() {
@@ -75,39 +111,52 @@ async fn shutdown_signal() {
     }
 }
 
+/// Creates the data directory (mode 0700), and warns when an existing one is open to others.
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .with_context(|| format!("cannot create the data directory {}", dir.display()))
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    let mode = fs::metadata(dir)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            dir = %dir.display(),
+            mode = format!("{mode:o}"),
+            "the data directory can be read by other users; the database holds sealed keys and the audit log (chmod 700)"
+        );
+    }
+    Ok(())
 }
 
-/// Writes a new file readable by its owner only; refuses to overwrite.
-fn write_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+/// Writes `secret` and a newline to `path` with mode 0600, replacing the file atomically.
+fn write_secret_file(path: &Path, secret: &str) -> anyhow::Result<()> {
+    let temporary = path.with_extension("tmp");
+    let _ = fs::remove_file(&temporary);
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(contents)?;
+        .open(&temporary)
+        .with_context(|| format!("cannot create {}", temporary.display()))?;
+    file.write_all(format!("{secret}\n").as_bytes())?;
     file.sync_all()?;
+    fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 
-async fn load_or_create_master_key(data_dir: &Path, store: &Store) -> anyhow::Result<MasterKey> {
+fn load_or_create_master_key(data_dir: &Path, initialised: bool) -> anyhow::Result<MasterKey> {
     if let Ok(value) = std::env::var(MASTER_KEY_ENV) {
         return MasterKey::from_base64(value.trim())
             .with_context(|| format!("{MASTER_KEY_ENV} must hold 32 bytes in base64"));
     }
-    let path: PathBuf = data_dir.join("master.key");
+    let path = data_dir.join("master.key");
     match fs::read_to_string(&path) {
         Ok(text) => {
             MasterKey::from_base64(text.trim()).with_context(|| format!("{} is not a valid master key", path.display()))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if store.token_count().await? > 0 {
+            if initialised {
                 bail!(
                     "{} is missing but the database already holds a keystore; its private keys can only be \
                      opened with the original master key: restore the file or set {MASTER_KEY_ENV}",
@@ -115,7 +164,7 @@ async fn load_or_create_master_key(data_dir: &Path, store: &Store) -> anyhow::Re
                 );
             }
             let key = MasterKey::generate()?;
-            write_private_file(&path, format!("{}\n", key.to_base64()).as_bytes())?;
+            write_secret_file(&path, &key.to_base64())?;
             println!("created the master key {} (keep a backup: without it the private keys cannot be opened)", path.display());
             Ok(key)
         }

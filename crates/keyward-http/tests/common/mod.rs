@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use keyward_crypto::MasterKey;
 use keyward_domain::Role;
+use keyward_keystore::tokens::generate_token;
 use keyward_keystore::{Keystore, SystemClock};
 use keyward_store::Store;
 use serde_json::{Value, json};
@@ -27,11 +28,18 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_sqlite(&dir.path().join("keyward.db")).await.unwrap();
         let keystore = Keystore::new(store, MasterKey::generate().unwrap(), Arc::new(SystemClock));
-        let admin = keystore.bootstrap_admin_token().await.unwrap().unwrap();
-        let admin_actor = keystore.authenticate(&admin).await.unwrap().unwrap();
+        keystore.check_master_key().await.unwrap();
+        // As on a server: the operator issues the first admin and the platform token, the
+        // admin the rest.
         let mut tokens = HashMap::new();
-        for role in Role::ALL {
-            let token = keystore.create_token(&admin_actor, &format!("{role}-user"), role).await.unwrap();
+        for role in [Role::Admin, Role::Platform] {
+            let token = generate_token().unwrap();
+            keystore.issue_token_as_operator(&format!("{role}-user"), role, &token).await.unwrap();
+            tokens.insert(role.as_str(), token);
+        }
+        let admin = keystore.authenticate(&tokens["admin"]).await.unwrap().unwrap();
+        for role in [Role::Viewer, Role::Developer] {
+            let token = keystore.create_token(&admin, &format!("{role}-user"), role).await.unwrap();
             tokens.insert(role.as_str(), token);
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

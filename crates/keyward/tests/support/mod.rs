@@ -17,12 +17,13 @@ pub struct Server {
 impl Server {
     /// Starts `keyward serve` on 127.0.0.1:0 in `data_dir` and waits until it listens.
     pub fn start(data_dir: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_keyward"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .env_remove("KEYWARD_DATABASE_URL")
-            .env_remove("KEYWARD_MASTER_KEY")
-            .env("KEYWARD_LOG", "warn")
+        Self::start_with_env(data_dir, &[])
+    }
+
+    /// The same, with extra environment variables.
+    pub fn start_with_env(data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        let mut child = serve_command(data_dir)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -51,6 +52,18 @@ impl Server {
         let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
         self.child.wait().expect("reap");
     }
+}
+
+/// `keyward serve` on 127.0.0.1:0 in `data_dir`, with no configuration from the environment.
+pub fn serve_command(data_dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_keyward"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env_remove("KEYWARD_DATABASE_URL")
+        .env_remove("KEYWARD_MASTER_KEY")
+        .env("KEYWARD_LOG", "warn");
+    command
 }
 
 /// The admin token `keyward serve` wrote on first start.
