@@ -26,4 +26,4 @@ pub use entry::{
     Transition, Version, VersionId, VersionState,
 };
 pub use error::{DomainError, ErrorClass};
-pub use role::{Action, Actor, Role, authorize, authorize_some_owner, authorize_token_creation};
+pub use role::{Action, Actor, Role, authorize, authorize_some_owner, authorize_token};

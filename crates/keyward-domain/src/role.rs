@@ -146,7 +146,8 @@ pub fn authorize(role: Role, action: Action, owner: Option<Owner>) -> Result<(),
     }
 }
 
-/// Decides whether a caller with role `creator` may issue a token with role `new_role`.
+/// Decides whether a caller with role `creator` may issue (or revoke) a token with role
+/// `new_role`.
 ///
 /// A tenant administrator issues viewer, developer and admin tokens, but not platform
 /// tokens: with one, a tenant could change platform-owned material after all. Platform
@@ -155,13 +156,13 @@ pub fn authorize(role: Role, action: Action, owner: Option<Owner>) -> Result<(),
 ///
 /// # Errors
 /// [`DomainError::Forbidden`] with the reason.
-pub fn authorize_token_creation(creator: Role, new_role: Role) -> Result<(), DomainError> {
+pub fn authorize_token(creator: Role, new_role: Role) -> Result<(), DomainError> {
     let forbid = |reason: &'static str| {
         Err(DomainError::Forbidden { role: creator, action: Action::ManageTokens.describe(), reason })
     };
     match (creator, new_role) {
         (Role::Admin, Role::Platform) => forbid(
-            "a tenant administrator cannot issue platform tokens; the platform operator issues them \
+            "a tenant administrator cannot issue or revoke platform tokens; the platform operator does \
              (keyward token issue on the server)",
         ),
         (Role::Admin, _) | (Role::Platform, Role::Platform) => Ok(()),
@@ -264,7 +265,7 @@ mod tests {
             (Developer, Admin, false),
         ];
         for (creator, new_role, allowed) in cases {
-            assert_eq!(authorize_token_creation(creator, new_role).is_ok(), allowed, "{creator} issuing {new_role}");
+            assert_eq!(authorize_token(creator, new_role).is_ok(), allowed, "{creator} issuing {new_role}");
         }
     }
 

@@ -69,7 +69,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(restore))
         .routes(routes!(export_public))
         .routes(routes!(export_pkcs12))
-        .routes(routes!(create_token))
+        .routes(routes!(create_token, list_tokens))
+        .routes(routes!(revoke_token))
         .routes(routes!(audit_list))
         .routes(routes!(audit_verify))
 }
@@ -416,6 +417,27 @@ async fn create_token(
     let role: Role = parse_field("role", &request.role)?;
     let token = state.keystore.create_token(&actor, &request.name, role).await?;
     Ok((StatusCode::CREATED, Json(TokenCreated { name: request.name.trim().to_owned(), role: role.to_string(), token })))
+}
+
+/// List tokens: names, roles, creation times (admin).
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", security(("bearer" = [])),
+    responses((status = 200, body = [TokenJson]), (status = 403, body = ProblemJson)))]
+async fn list_tokens(State(state): State<AppState>, Caller(actor): Caller) -> Result<Json<Vec<TokenJson>>, Problem> {
+    let tokens = state.keystore.list_tokens(&actor).await?;
+    Ok(Json(tokens.iter().map(TokenJson::from).collect()))
+}
+
+/// Revoke a token (admin: viewer, developer and admin tokens; platform: platform tokens).
+#[utoipa::path(delete, path = "/api/v1/tokens/{name}", tag = "tokens",
+    params(("name" = String, Path, description = "The token's name")), security(("bearer" = [])),
+    responses((status = 204, description = "Revoked"), (status = 403, body = ProblemJson), (status = 404, body = ProblemJson)))]
+async fn revoke_token(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(name): Path<String>,
+) -> Result<StatusCode, Problem> {
+    state.keystore.revoke_token(&actor, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Paging of the audit log.

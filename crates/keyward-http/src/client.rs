@@ -284,6 +284,22 @@ impl Client {
         self.json(self.request(Method::POST, &["api", "v1", "tokens"])?.json(&request)).await
     }
 
+    /// Lists tokens.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn list_tokens(&self) -> Result<Vec<TokenJson>, ClientError> {
+        self.json(self.request(Method::GET, &["api", "v1", "tokens"])?).await
+    }
+
+    /// Revokes a token by name.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn revoke_token(&self, name: &str) -> Result<(), ClientError> {
+        self.send(self.request(Method::DELETE, &["api", "v1", "tokens", name])?).await.map(drop)
+    }
+
     /// The newest audit records.
     ///
     /// # Errors

@@ -315,6 +315,23 @@ pub struct TokenCreated {
     pub token: String,
 }
 
+/// A token as listed: its secret is never stored, so never shown again.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenJson {
+    /// The name.
+    pub name: String,
+    /// The role.
+    pub role: String,
+    /// When it was created.
+    pub created_at: String,
+}
+
+impl From<&keyward_store::TokenRecord> for TokenJson {
+    fn from(t: &keyward_store::TokenRecord) -> Self {
+        Self { name: t.name.clone(), role: t.role.to_string(), created_at: t.created_at.to_rfc3339() }
+    }
+}
+
 /// One audit record.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AuditRecordJson {

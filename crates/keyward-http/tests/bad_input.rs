@@ -159,6 +159,8 @@ async fn bad_input_corpus() {
         post("token with an unknown role", "/api/v1/tokens", json!({"name": "n", "role": "root"}), 400, "unknown role"),
         post("token with an empty name", "/api/v1/tokens", json!({"name": " ", "role": "viewer"}), 400, "name"),
         post("token with a taken name", "/api/v1/tokens", json!({"name": "viewer-user", "role": "viewer"}), 409, "already exists"),
+        Bad { name: "revoke an unknown token", method: "DELETE", path: "/api/v1/tokens/nobody".into(), body: Body::None, status: 404, says: "no token named" },
+        Bad { name: "revoke a platform token as admin", method: "DELETE", path: "/api/v1/tokens/platform-user".into(), body: Body::None, status: 403, says: "platform tokens" },
         // --- list and show
         get("list with an unknown owner", "/api/v1/keys?owner=someone", 400, "owner"),
         get("list with an unknown kind", "/api/v1/keys?kind=secret", 400, "kind"),

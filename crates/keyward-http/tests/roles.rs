@@ -132,8 +132,23 @@ fn cases() -> Vec<Case> {
             name: "create platform token",
             method: "POST",
             path: "/api/v1/tokens",
-            body: |f| Some(json!({"name": format!("platform-{}", f.new), "role": "platform"})),
+            body: |f| Some(json!({"name": format!("another-platform-{}", f.new), "role": "platform"})),
             expect: [403, 403, 403, 201],
+        },
+        Case { name: "list tokens", method: "GET", path: "/api/v1/tokens", body: no_body, expect: [403, 403, 200, 403] },
+        Case {
+            name: "revoke a viewer token",
+            method: "DELETE",
+            path: "/api/v1/tokens/viewer-{new}",
+            body: no_body,
+            expect: [403, 403, 204, 403],
+        },
+        Case {
+            name: "revoke a platform token",
+            method: "DELETE",
+            path: "/api/v1/tokens/platform-{new}",
+            body: no_body,
+            expect: [403, 403, 403, 204],
         },
         Case { name: "audit list", method: "GET", path: "/api/v1/audit", body: no_body, expect: [403, 403, 200, 403] },
         Case { name: "audit verify", method: "GET", path: "/api/v1/audit/verify", body: no_body, expect: [403, 403, 200, 403] },
@@ -151,7 +166,12 @@ async fn prepare(server: &TestServer, cell: usize) -> Fixture {
     server.admin("POST", &format!("/api/v1/keys/{p}/activate"), Some(&json!({}))).await;
     server.as_role("platform", "POST", &format!("/api/v1/keys/{p}/generate"), Some(&body)).await;
     let t_active_pem = server.export_pem(&t, 2).await;
-    Fixture { t, p, new: format!("new-{cell}"), t_active_pem }
+    // Tokens to revoke: one the admin issued, one the platform issued.
+    let new = format!("new-{cell}");
+    server.admin("POST", "/api/v1/tokens", Some(&json!({"name": format!("viewer-{new}"), "role": "viewer"}))).await;
+    let platform_token = json!({"name": format!("platform-{new}"), "role": "platform"});
+    server.as_role("platform", "POST", "/api/v1/tokens", Some(&platform_token)).await;
+    Fixture { t, p, new, t_active_pem }
 }
 
 #[tokio::test]
@@ -214,6 +234,7 @@ async fn openapi_document_is_public_and_lists_every_endpoint() {
         "/api/v1/keys/{alias}/export",
         "/api/v1/keys/{alias}/export/pkcs12",
         "/api/v1/tokens",
+        "/api/v1/tokens/{name}",
         "/api/v1/audit",
         "/api/v1/audit/verify",
     ] {

@@ -23,6 +23,9 @@ pub enum KeystoreError {
     /// The request is invalid for a reason outside the domain rules.
     #[error("{0}")]
     Invalid(String),
+    /// Something named in the request does not exist (outside the keystore's entries).
+    #[error("{0}")]
+    NotFound(String),
     /// Stored data that cannot be read back (a damaged database or a wrong master key).
     #[error("stored data for {what} cannot be read: {detail}")]
     Corrupt {
@@ -44,6 +47,7 @@ impl KeystoreError {
             Self::Store(e) if e.is_not_found() => Some(ErrorClass::NotFound),
             Self::Store(_) => None,
             Self::Invalid(_) => Some(ErrorClass::Invalid),
+            Self::NotFound(_) => Some(ErrorClass::NotFound),
             Self::Corrupt { .. } => None,
         }
     }

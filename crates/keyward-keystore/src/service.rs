@@ -10,11 +10,12 @@ use std::sync::Arc;
 use keyward_crypto::{self as crypto, Certificate, Chain, Imported, MasterKey, PrivateKey};
 use keyward_domain::{
     Action, Actor, Alias, DomainError, Entry, EntryKind, KeyAlgorithm, Owner, Retention, Role,
-    Transition, VersionId, VersionState, authorize, authorize_some_owner, authorize_token_creation,
+    Transition, VersionId, VersionState, authorize, authorize_some_owner, authorize_token,
     check_key_pair_material, plan_add_version,
 };
 use keyward_store::{
     AuditEvent, AuditRecord, AuditVerification, EntryChange, EntryOp, NewToken, NewVersion, Store,
+    TokenRecord,
 };
 
 use crate::clock::Clock;
@@ -428,10 +429,36 @@ impl Keystore {
     /// # Errors
     /// Forbidden roles, an invalid or duplicate name.
     pub async fn create_token(&self, actor: &Actor, name: &str, role: Role) -> Result<String, KeystoreError> {
-        authorize_token_creation(actor.role, role)?;
+        authorize_token(actor.role, role)?;
         let token = generate_token()?;
         self.insert_token(actor, name, role, &token).await?;
         Ok(token)
+    }
+
+    /// Every token's name, role and creation time (admin).
+    ///
+    /// # Errors
+    /// Forbidden roles, storage failures.
+    pub async fn list_tokens(&self, actor: &Actor) -> Result<Vec<TokenRecord>, KeystoreError> {
+        authorize(actor.role, Action::ManageTokens, None)?;
+        Ok(self.store.list_tokens().await?)
+    }
+
+    /// Revokes a token: requests with it are refused from now on. An admin revokes viewer,
+    /// developer and admin tokens; the platform role revokes platform tokens.
+    ///
+    /// # Errors
+    /// Forbidden roles, an unknown name, storage failures.
+    pub async fn revoke_token(&self, actor: &Actor, name: &str) -> Result<(), KeystoreError> {
+        authorize_some_owner(actor.role, Action::ManageTokens)
+            .or_else(|_| authorize_token(actor.role, Role::Platform))?;
+        let token = self
+            .store
+            .token_by_name(name)
+            .await?
+            .ok_or_else(|| KeystoreError::NotFound(format!("no token named {name:?}")))?;
+        authorize_token(actor.role, token.role)?;
+        Ok(self.store.revoke_token(name, actor, self.clock.now()).await?)
     }
 
     /// Whether the keystore has no token yet (a first start).

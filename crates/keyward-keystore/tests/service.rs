@@ -176,3 +176,17 @@ async fn platform_keys_are_staged_by_the_platform_and_activated_by_the_tenant() 
     assert_eq!(entries[0].owner, keyward_domain::Owner::Platform);
     assert_eq!(entries[0].active, Some(VersionId(1)));
 }
+
+#[tokio::test]
+async fn revoked_tokens_no_longer_authenticate() {
+    let f = fixture().await;
+    let token = f.keystore.create_token(&f.admin, "ci-pipeline", Role::Developer).await.unwrap();
+    assert_eq!(f.keystore.authenticate(&token).await.unwrap().map(|a| a.role), Some(Role::Developer));
+    let names: Vec<String> = f.keystore.list_tokens(&f.admin).await.unwrap().into_iter().map(|t| t.name).collect();
+    assert_eq!(names, ["ci-pipeline"]);
+    f.keystore.revoke_token(&f.admin, "ci-pipeline").await.unwrap();
+    assert_eq!(f.keystore.authenticate(&token).await.unwrap(), None);
+    assert_eq!(class(f.keystore.revoke_token(&f.admin, "ci-pipeline").await), Some(ErrorClass::NotFound));
+    let records = f.keystore.audit_list(&f.admin, 1, None).await.unwrap();
+    assert_eq!((records[0].action.as_str(), records[0].detail.as_str()), ("tokens.revoke", "revoked token ci-pipeline"));
+}

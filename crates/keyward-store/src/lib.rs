@@ -209,6 +209,30 @@ impl Store {
         dispatch!(self, h => h.token_count().await)
     }
 
+    /// The token with this name.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn token_by_name(&self, name: &str) -> Result<Option<TokenRecord>, StoreError> {
+        dispatch!(self, h => h.token_by_name(name).await)
+    }
+
+    /// Every token, oldest first (names and roles; the secrets are not stored).
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        dispatch!(self, h => h.list_tokens().await)
+    }
+
+    /// Deletes a token, with its audit record, in one transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown name; database failures.
+    pub async fn revoke_token(&self, name: &str, actor: &Actor, at: Timestamp) -> Result<(), StoreError> {
+        dispatch!(self, h => h.revoke_token(name, actor, at).await)
+    }
+
     /// Appends an audit record for something that changes no entry (a private-key export).
     ///
     /// # Errors

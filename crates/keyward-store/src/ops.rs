@@ -196,21 +196,7 @@ impl Handle {
     pub(crate) async fn record(&self, event: AuditEvent<'_>) -> Result<(), StoreError> {
         let mut write = self.begin_write().await?;
         let conn: &mut Conn = &mut write.tx;
-        let head = lock_audit_head(conn).await?;
-        append_audit(
-            conn,
-            head,
-            &AuditFields {
-                at: event.at.millis(),
-                actor: &event.actor.name,
-                role: event.actor.role.as_str(),
-                action: event.action,
-                alias: event.alias.map(Alias::as_str),
-                version: event.version.map(|v| i64::from(v.0)),
-                detail: event.detail,
-            },
-        )
-        .await?;
+        append_event(conn, &event).await?;
         write.commit().await?;
         Ok(())
     }
@@ -252,22 +238,9 @@ impl Handle {
         if inserted.rows_affected() == 0 {
             return Err(StoreError::Conflict(format!("a token named {} already exists", token.name)));
         }
-        let head = lock_audit_head(conn).await?;
         let detail = format!("created token {} with role {}", token.name, token.role);
-        let seq = append_audit(
-            conn,
-            head,
-            &AuditFields {
-                at: at.millis(),
-                actor: &actor.name,
-                role: actor.role.as_str(),
-                action: "tokens.create",
-                alias: None,
-                version: None,
-                detail: &detail,
-            },
-        )
-        .await?;
+        let event = AuditEvent { actor, at, action: "tokens.create", alias: None, version: None, detail: &detail };
+        let seq = append_event(conn, &event).await?;
         write.commit().await?;
         tracing::debug!(token = %token.name, role = %token.role, audit_seq = seq, "token created");
         Ok(())
@@ -279,6 +252,35 @@ impl Handle {
             .fetch_optional(&self.pool)
             .await?;
         row.map(TokenRow::into_record).transpose()
+    }
+
+    pub(crate) async fn token_by_name(&self, name: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let row: Option<TokenRow> = sqlx::query_as("SELECT name, role, created_at FROM tokens WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(TokenRow::into_record).transpose()
+    }
+
+    pub(crate) async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        let rows: Vec<TokenRow> = sqlx::query_as("SELECT name, role, created_at FROM tokens ORDER BY created_at, name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(TokenRow::into_record).collect()
+    }
+
+    pub(crate) async fn revoke_token(&self, name: &str, actor: &Actor, at: Timestamp) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        let conn: &mut Conn = &mut write.tx;
+        let deleted = sqlx::query("DELETE FROM tokens WHERE name = $1").bind(name).execute(&mut *conn).await?;
+        if deleted.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("no token named {name}")));
+        }
+        let detail = format!("revoked token {name}");
+        let event = AuditEvent { actor, at, action: "tokens.revoke", alias: None, version: None, detail: &detail };
+        append_event(conn, &event).await?;
+        write.commit().await?;
+        Ok(())
     }
 
     pub(crate) async fn token_count(&self) -> Result<i64, StoreError> {
@@ -459,6 +461,22 @@ fn transition_audit_version(transitions: &[Transition]) -> Option<VersionId> {
     becomes(VersionState::Active)
         .or_else(|| becomes(VersionState::Staged))
         .or_else(|| transitions.first().map(|t| t.version))
+}
+
+/// Locks the audit head and appends a record for an event that changes no entry; returns
+/// its `seq`.
+async fn append_event(conn: &mut Conn, event: &AuditEvent<'_>) -> Result<i64, StoreError> {
+    let head = lock_audit_head(conn).await?;
+    let fields = AuditFields {
+        at: event.at.millis(),
+        actor: &event.actor.name,
+        role: event.actor.role.as_str(),
+        action: event.action,
+        alias: event.alias.map(Alias::as_str),
+        version: event.version.map(|v| i64::from(v.0)),
+        detail: event.detail,
+    };
+    append_audit(conn, head, &fields).await
 }
 
 /// Appends one record after `head` and moves the head to it; returns its `seq`.

@@ -100,6 +100,13 @@ pub enum TokenCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// List tokens: names, roles and creation times (admin).
+    List,
+    /// Revoke a token by name; requests with it are refused from then on.
+    Revoke {
+        /// The token's name.
+        name: String,
+    },
     /// Create a token for a role through the API (admin: viewer, developer, admin; platform:
     /// platform). The token is printed once.
     Create {

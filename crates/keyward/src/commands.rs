@@ -23,6 +23,13 @@ pub async fn run(global: &Global, command: Command) -> anyhow::Result<ExitCode> 
             let created = client.create_token(&name, &role).await?;
             output::token(out, &created);
         }
+        Command::Token(TokenCommand::List) => output::tokens(out, &client.list_tokens().await?),
+        Command::Token(TokenCommand::Revoke { name }) => {
+            client.revoke_token(&name).await?;
+            if out == Output::Table {
+                println!("revoked token {name:?}");
+            }
+        }
         Command::Keys(command) => keys(&client, out, command).await?,
         Command::Audit(AuditCommand::List { limit, before }) => {
             let records = client.audit_list(Some(limit), before).await?;

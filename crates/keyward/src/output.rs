@@ -1,7 +1,7 @@
 //! How client commands print: aligned tables for people, the API's JSON for scripts.
 
 use keyward_http::wire::{
-    AuditRecordJson, AuditVerifyJson, EntryJson, EntrySummaryJson, TokenCreated, TransitionsJson,
+    AuditRecordJson, AuditVerifyJson, EntryJson, EntrySummaryJson, TokenCreated, TokenJson, TransitionsJson,
     VersionCreated, VersionJson, to_pretty_json,
 };
 
@@ -161,6 +161,16 @@ pub fn token(out: Output, token: &TokenCreated) {
         println!("token {:?} with role {} (shown only now; keyward stores only its hash):", token.name, token.role);
         println!("{}", token.token);
     }
+}
+
+pub fn tokens(out: Output, tokens: &[TokenJson]) {
+    if out == Output::Json {
+        println!("{}", to_pretty_json(&tokens));
+        return;
+    }
+    let rows: Vec<Vec<String>> =
+        tokens.iter().map(|t| vec![t.name.clone(), t.role.clone(), t.created_at.clone()]).collect();
+    table(&["NAME", "ROLE", "CREATED"], &rows);
 }
 
 pub fn audit(out: Output, records: &[AuditRecordJson]) {
