@@ -92,6 +92,10 @@ pub enum CryptoError {
     #[error("{0}")]
     Unseal(String),
 
+    /// A signature does not verify with the public key it was checked against.
+    #[error("{0}")]
+    SignatureInvalid(String),
+
     /// An internal failure (random generator, key generation, encoding) not caused by input.
     #[error("internal cryptography failure: {0}")]
     Internal(String),

@@ -127,7 +127,7 @@ impl fmt::Debug for PrivateKey {
 }
 
 /// A parsed key pair on aws-lc-rs, ready to sign.
-enum Signer {
+pub(crate) enum Signer {
     Rsa(RsaKeyPair),
     Ec(EcdsaKeyPair, KeyKind),
     Ed25519(Ed25519KeyPair),
@@ -151,7 +151,7 @@ fn ec_algorithm(kind: KeyKind) -> &'static EcdsaSigningAlgorithm {
 }
 
 impl Signer {
-    fn from_parts(kind: KeyKind, pkcs8: &[u8]) -> Result<Self, CryptoError> {
+    pub(crate) fn from_parts(kind: KeyKind, pkcs8: &[u8]) -> Result<Self, CryptoError> {
         match kind {
             KeyKind::Rsa { .. } => RsaKeyPair::from_pkcs8(pkcs8)
                 .map(Signer::Rsa)
@@ -427,6 +427,11 @@ impl PrivateKey {
     ) -> Result<(AlgorithmIdentifierOwned, Vec<u8>), CryptoError> {
         let signer = Signer::from_parts(self.kind, &self.der)?;
         Ok((signer.signature_algorithm(), signer.sign(message)?))
+    }
+
+    /// The key parsed by aws-lc-rs, ready to sign.
+    pub(crate) fn signer(&self) -> Result<Signer, CryptoError> {
+        Signer::from_parts(self.kind, &self.der)
     }
 
     /// The `SubjectPublicKeyInfo` as RustCrypto type.

@@ -8,6 +8,8 @@
 //! - [`import`](mod@import): [`import()`](fn@import) and [`parse_certificates`] for PEM, DER, PKCS#7 and PKCS#12.
 //! - [`export`]: [`p7b_der`], [`p7b_pem`], [`pkcs12`].
 //! - [`seal`]: [`MasterKey`], AES-256-GCM encryption at rest.
+//! - [`signature`]: [`SignatureScheme`], [`PrivateKey::sign_with`] and
+//!   [`Certificate::verify_signature`].
 //! - [`error`]: [`CryptoError`] with [`CryptoError::is_user_error`].
 //!
 //! Private-key operations (generation, signing, decryption) run on aws-lc-rs. ASN.1
@@ -25,6 +27,7 @@ pub mod key;
 mod oids;
 mod pem;
 pub mod seal;
+pub mod signature;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod testutil;
@@ -38,6 +41,7 @@ pub use issue::{MAX_VALIDITY_DAYS, certificate_request, generate};
 pub use key::{KeyKind, PrivateKey, key_mismatch};
 pub use keyward_domain::KeyAlgorithm;
 pub use seal::MasterKey;
+pub use signature::{HashAlgorithm, SignatureScheme};
 
 /// SHA-256 of `data` as lowercase hex.
 pub fn sha256_hex(data: &[u8]) -> String {

@@ -94,6 +94,14 @@ pub enum Action {
     ManageTokens,
     /// Read and verify the audit log.
     ReadAudit,
+    /// Sign a message with a key pair's active version.
+    Sign,
+    /// Decrypt a message with any valid key.
+    Decrypt,
+    /// Verify a signed message.
+    Verify,
+    /// Encrypt a message to certificates.
+    Encrypt,
 }
 
 impl Action {
@@ -110,6 +118,10 @@ impl Action {
             Action::Delete => "delete entries",
             Action::ManageTokens => "manage tokens",
             Action::ReadAudit => "read the audit log",
+            Action::Sign => "sign messages",
+            Action::Decrypt => "decrypt messages",
+            Action::Verify => "verify messages",
+            Action::Encrypt => "encrypt messages",
         }
     }
 }
@@ -127,7 +139,8 @@ pub fn authorize(role: Role, action: Action, owner: Option<Owner>) -> Result<(),
         Err(DomainError::Forbidden { role, action: action.describe(), reason })
     };
     match (role, action) {
-        (_, Read | DownloadPublic) => Ok(()),
+        (_, Read | DownloadPublic | Verify | Encrypt) => Ok(()),
+        (Role::Developer, Sign | Decrypt) => Ok(()),
         (Role::Admin, AddVersion | Delete) if owner == Some(Owner::Platform) => {
             forbid("a tenant role cannot change a platform-owned entry's material")
         }
@@ -141,7 +154,7 @@ pub fn authorize(role: Role, action: Action, owner: Option<Owner>) -> Result<(),
         }
         (Role::Platform, _) => forbid("the platform role may only stage versions of platform-owned entries"),
         (Role::Viewer | Role::Developer, _) => {
-            forbid("this role may only read entries and download public material")
+            forbid("this role may only read entries, download public material, verify and encrypt (developers also sign and decrypt)")
         }
     }
 }
@@ -191,16 +204,17 @@ mod tests {
     use super::*;
     use Action::*;
 
-    const ACTIONS: [Action; 10] = [
+    const ACTIONS: [Action; 14] = [
         Read, DownloadPublic, ExportPrivateKey, CreateRequest, AddVersion, Activate, Restore,
-        Delete, ManageTokens, ReadAudit,
+        Delete, ManageTokens, ReadAudit, Sign, Decrypt, Verify, Encrypt,
     ];
 
     /// Expected outcome per (role, action) for a tenant-owned entry, for a platform-owned
     /// entry and for no entry: `T`, `P`, `N` mark where it is allowed.
     fn expected(role: Role, action: Action) -> &'static str {
         match (role, action) {
-            (_, Read | DownloadPublic) => "TPN",
+            (_, Read | DownloadPublic | Verify | Encrypt) => "TPN",
+            (Role::Developer, Sign | Decrypt) => "TPN",
             (Role::Admin, AddVersion | Delete) => "TN",
             (Role::Admin, _) => "TPN",
             (Role::Platform, AddVersion | CreateRequest) => "PN",

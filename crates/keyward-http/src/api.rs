@@ -14,7 +14,8 @@ use axum::Json;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use keyward_domain::{Alias, EntryKind, KeyAlgorithm, Owner, Role, VersionId};
-use keyward_keystore::{ListFilter, PublicFormat};
+use keyward_cms::Require;
+use keyward_keystore::{ListFilter, PublicFormat, SignerRequest};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use utoipa::{IntoParams, OpenApi};
@@ -38,6 +39,7 @@ pub const DEFAULT_VALIDITY_DAYS: u32 = 365;
         (name = "keys", description = "Keystore entries and their versions"),
         (name = "tokens", description = "API tokens"),
         (name = "audit", description = "The hash-chained audit log"),
+        (name = "messages", description = "CMS signing and verification with keystore aliases"),
     )
 )]
 pub struct ApiDoc;
@@ -71,6 +73,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(export_pkcs12))
         .routes(routes!(create_token, list_tokens))
         .routes(routes!(revoke_token))
+        .routes(routes!(sign))
+        .routes(routes!(verify))
         .routes(routes!(audit_list))
         .routes(routes!(audit_verify))
 }
@@ -136,6 +140,14 @@ impl<S: Send + Sync> FromRequestParts<S> for AliasParam {
 
 fn parse_field<T: std::str::FromStr<Err = String>>(field: &str, value: &str) -> Result<T, Problem> {
     value.parse().map_err(|e: String| Problem::bad_request(format!("{field}: {e}")))
+}
+
+fn parse_named<T>(field: &str, value: &str) -> Result<T, Problem>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    value.parse().map_err(|e: T::Err| Problem::bad_request(format!("{field}: {e}")))
 }
 
 fn decode_base64(field: &str, data: &str) -> Result<Vec<u8>, Problem> {
@@ -438,6 +450,79 @@ async fn revoke_token(
 ) -> Result<StatusCode, Problem> {
     state.keystore.revoke_token(&actor, &name).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+// ----- messages ------------------------------------------------------------------------------
+
+/// Sign a payload with the active versions of one or more aliases: one CMS SignedData with a
+/// SignerInfo per alias (developer or admin).
+#[utoipa::path(post, path = "/api/v1/messages/sign", tag = "messages", request_body = SignRequest, security(("bearer" = [])),
+    responses((status = 200, description = "CMS SignedData, DER", content_type = "application/pkcs7-mime"),
+        (status = 400, body = ProblemJson), (status = 403, body = ProblemJson), (status = 404, body = ProblemJson)))]
+async fn sign(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiJson(request): ApiJson<SignRequest>,
+) -> Result<Response, Problem> {
+    let payload = decode_base64("data", &request.data)?;
+    let signers = request
+        .signers
+        .iter()
+        .enumerate()
+        .map(|(index, signer)| signer_request(index, signer))
+        .collect::<Result<Vec<_>, _>>()?;
+    let signed = state.keystore.sign(&actor, &signers, payload, request.detached).await?;
+    Ok(file_response(signed, "application/pkcs7-mime", "signed.p7m"))
+}
+
+fn signer_request(index: usize, signer: &SignerJson) -> Result<SignerRequest, Problem> {
+    let field = |name: &str| format!("signers[{index}].{name}");
+    Ok(SignerRequest {
+        alias: Alias::parse(&signer.alias)?,
+        digest: signer.digest.as_deref().map(|d| parse_named(&field("digest"), d)).transpose()?,
+        scheme: signer.scheme.as_deref().map(|d| parse_named(&field("scheme"), d)).transpose()?,
+        include: parse_named(&field("certs"), signer.certs.as_deref().unwrap_or("signer"))?,
+        signing_time: signer.signing_time,
+    })
+}
+
+/// Verify a CMS SignedData against trusted entries; one verdict per signature.
+#[utoipa::path(post, path = "/api/v1/messages/verify", tag = "messages", request_body = VerifyRequest, security(("bearer" = [])),
+    responses((status = 200, body = VerifyResponse), (status = 400, body = ProblemJson), (status = 404, body = ProblemJson)))]
+async fn verify(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiJson(request): ApiJson<VerifyRequest>,
+) -> Result<Json<VerifyResponse>, Problem> {
+    let message = decode_base64("message", &request.message)?;
+    let content = request.content.as_deref().map(|c| decode_base64("content", c)).transpose()?;
+    let detached = content.is_some();
+    let trust = request.trust.iter().map(|a| Alias::parse(a)).collect::<Result<Vec<_>, _>>()?;
+    let require = match request.require.as_deref().unwrap_or("all") {
+        "all" => Require::All,
+        "any" => Require::Any,
+        other => return Err(Problem::bad_request(format!("require: {other:?} is neither \"all\" nor \"any\""))),
+    };
+    let (verification, verified) = state.keystore.verify(&actor, message, content, &trust, require).await?;
+    Ok(Json(VerifyResponse {
+        verified,
+        require: request.require.unwrap_or_else(|| "all".into()),
+        signers: verification
+            .signers
+            .iter()
+            .map(|r| SignerReportJson {
+                subject: r.subject.clone(),
+                issuer: r.issuer.clone(),
+                serial: r.serial.clone(),
+                digest: r.digest.clone(),
+                signature_algorithm: r.signature_algorithm.clone(),
+                signing_time: r.signing_time.map(keyward_domain::Timestamp::to_rfc3339),
+                valid: r.problem.is_none(),
+                problem: r.problem.clone(),
+            })
+            .collect(),
+        content: (!detached).then(|| STANDARD.encode(&verification.content)),
+    }))
 }
 
 /// Paging of the audit log.

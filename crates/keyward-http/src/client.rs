@@ -284,6 +284,35 @@ impl Client {
         self.json(self.request(Method::POST, &["api", "v1", "tokens"])?.json(&request)).await
     }
 
+    /// Signs a payload; returns the CMS SignedData (DER).
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn sign(&self, signers: Vec<SignerJson>, payload: &[u8], detached: bool) -> Result<Vec<u8>, ClientError> {
+        let request = SignRequest { signers, data: STANDARD.encode(payload), detached };
+        self.bytes(self.request(Method::POST, &["api", "v1", "messages", "sign"])?.json(&request)).await
+    }
+
+    /// Verifies a CMS SignedData.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn verify(
+        &self,
+        message: &[u8],
+        content: Option<&[u8]>,
+        trust: Vec<String>,
+        require: Option<String>,
+    ) -> Result<VerifyResponse, ClientError> {
+        let request = VerifyRequest {
+            message: STANDARD.encode(message),
+            content: content.map(|c| STANDARD.encode(c)),
+            trust,
+            require,
+        };
+        self.json(self.request(Method::POST, &["api", "v1", "messages", "verify"])?.json(&request)).await
+    }
+
     /// Lists tokens.
     ///
     /// # Errors

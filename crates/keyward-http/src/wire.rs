@@ -392,6 +392,91 @@ impl From<&AuditVerification> for AuditVerifyJson {
     }
 }
 
+/// One signer of a message.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SignerJson {
+    /// The key pair whose active version signs.
+    pub alias: String,
+    /// `sha256`, `sha384` or `sha512`; by default SHA-512 for Ed25519, SHA-384 for P-384, else SHA-256.
+    #[serde(default)]
+    pub digest: Option<String>,
+    /// `rsa-pkcs1`, `rsa-pss`, `ecdsa` or `ed25519`; by default the key's natural scheme.
+    #[serde(default)]
+    pub scheme: Option<String>,
+    /// Certificates to include: `none`, `signer` or `chain` (default `signer`).
+    #[serde(default)]
+    pub certs: Option<String>,
+    /// Add a signing-time attribute (default true).
+    #[serde(default = "yes")]
+    pub signing_time: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Sign a payload with one or more aliases.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+pub struct SignRequest {
+    /// The signers, one SignerInfo each, in this order.
+    pub signers: Vec<SignerJson>,
+    /// The payload, base64.
+    pub data: String,
+    /// Leave the content out of the message (detached signature).
+    #[serde(default)]
+    pub detached: bool,
+}
+
+/// Verify a signed message.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+pub struct VerifyRequest {
+    /// The CMS message (DER, BER or PEM), base64.
+    pub message: String,
+    /// The content of a detached signature, base64.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// Aliases whose certificates are trusted; every entry when empty.
+    #[serde(default)]
+    pub trust: Vec<String>,
+    /// `all` (default): every signature must be valid; `any`: at least one.
+    #[serde(default)]
+    pub require: Option<String>,
+}
+
+/// The verdict on one signature.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SignerReportJson {
+    /// The signer certificate's subject.
+    pub subject: String,
+    /// Its issuer.
+    pub issuer: String,
+    /// Its serial number.
+    pub serial: String,
+    /// Digest algorithm.
+    pub digest: String,
+    /// Signature algorithm.
+    pub signature_algorithm: String,
+    /// The signing-time attribute.
+    pub signing_time: Option<String>,
+    /// Whether this signature is valid.
+    pub valid: bool,
+    /// Why not.
+    pub problem: Option<String>,
+}
+
+/// The result of a verification.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VerifyResponse {
+    /// Whether the message passed the requirement.
+    pub verified: bool,
+    /// The requirement: `all` or `any`.
+    pub require: String,
+    /// One verdict per SignerInfo.
+    pub signers: Vec<SignerReportJson>,
+    /// The signed content (base64), for encapsulated signatures.
+    pub content: Option<String>,
+}
+
 /// Serializes a wire value as pretty JSON, for the CLI's `--output json`.
 pub fn to_pretty_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
@@ -414,3 +499,5 @@ macro_rules! redacted_debug {
 redacted_debug!(ImportRequest { staged } secret { data, password });
 redacted_debug!(Pkcs12Request { version } secret { password });
 redacted_debug!(TokenCreated { name, role } secret { token });
+redacted_debug!(SignRequest { signers, detached } secret { data });
+redacted_debug!(VerifyRequest { trust, require } secret { message, content });

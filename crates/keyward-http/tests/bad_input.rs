@@ -161,6 +161,18 @@ async fn bad_input_corpus() {
         post("token with a taken name", "/api/v1/tokens", json!({"name": "viewer-user", "role": "viewer"}), 409, "already exists"),
         Bad { name: "revoke an unknown token", method: "DELETE", path: "/api/v1/tokens/nobody".into(), body: Body::None, status: 404, says: "no token named" },
         Bad { name: "revoke a platform token as admin", method: "DELETE", path: "/api/v1/tokens/platform-user".into(), body: Body::None, status: 403, says: "platform tokens" },
+        // --- messages
+        post("sign with an unknown alias", "/api/v1/messages/sign", json!({"signers": [{"alias": "nobody"}], "data": b64("x")}), 404, "nobody"),
+        post("sign with a certificate entry", "/api/v1/messages/sign", json!({"signers": [{"alias": "trusted"}], "data": b64("x")}), 400, "certificate entry"),
+        post("sign with no signers", "/api/v1/messages/sign", json!({"signers": [], "data": b64("x")}), 400, "1 to 16"),
+        post("sign with MD5", "/api/v1/messages/sign", json!({"signers": [{"alias": "kp", "digest": "md5"}], "data": b64("x")}), 400, "digest"),
+        post("sign with an unknown scheme", "/api/v1/messages/sign", json!({"signers": [{"alias": "kp", "scheme": "dsa"}], "data": b64("x")}), 400, "scheme"),
+        post("sign with unknown certificate inclusion", "/api/v1/messages/sign", json!({"signers": [{"alias": "kp", "certs": "all"}], "data": b64("x")}), 400, "certs"),
+        post("sign with a bad alias", "/api/v1/messages/sign", json!({"signers": [{"alias": "a b"}], "data": b64("x")}), 400, "not allowed"),
+        post("verify garbage", "/api/v1/messages/verify", json!({"message": b64("not a CMS message at all")}), 400, ""),
+        post("verify a certificate instead of a message", "/api/v1/messages/verify", json!({"message": b64(&cert_der)}), 400, ""),
+        post("verify with an unknown trusted alias", "/api/v1/messages/verify", json!({"message": b64(&p7b), "trust": ["nobody"]}), 404, "nobody"),
+        post("verify with an unknown requirement", "/api/v1/messages/verify", json!({"message": b64(&p7b), "require": "most"}), 400, "require"),
         // --- list and show
         get("list with an unknown owner", "/api/v1/keys?owner=someone", 400, "owner"),
         get("list with an unknown kind", "/api/v1/keys?kind=secret", 400, "kind"),

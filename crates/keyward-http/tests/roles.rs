@@ -29,6 +29,8 @@ struct Fixture {
     p: String,
     new: String,
     t_active_pem: String,
+    /// A message signed by `t`, base64.
+    signed: String,
 }
 
 fn no_body(_: &Fixture) -> Option<Value> {
@@ -150,6 +152,27 @@ fn cases() -> Vec<Case> {
             body: no_body,
             expect: [403, 403, 403, 204],
         },
+        Case {
+            name: "sign with a tenant key",
+            method: "POST",
+            path: "/api/v1/messages/sign",
+            body: |f| Some(json!({"signers": [{"alias": f.t}], "data": STANDARD.encode("payload")})),
+            expect: [403, 200, 200, 403],
+        },
+        Case {
+            name: "sign with a platform key",
+            method: "POST",
+            path: "/api/v1/messages/sign",
+            body: |f| Some(json!({"signers": [{"alias": f.p}], "data": STANDARD.encode("payload")})),
+            expect: [403, 200, 200, 403],
+        },
+        Case {
+            name: "verify a signed message",
+            method: "POST",
+            path: "/api/v1/messages/verify",
+            body: |f| Some(json!({"message": f.signed, "trust": [f.t]})),
+            expect: [200, 200, 200, 200],
+        },
         Case { name: "audit list", method: "GET", path: "/api/v1/audit", body: no_body, expect: [403, 403, 200, 403] },
         Case { name: "audit verify", method: "GET", path: "/api/v1/audit/verify", body: no_body, expect: [403, 403, 200, 403] },
     ]
@@ -171,7 +194,11 @@ async fn prepare(server: &TestServer, cell: usize) -> Fixture {
     server.admin("POST", "/api/v1/tokens", Some(&json!({"name": format!("viewer-{new}"), "role": "viewer"}))).await;
     let platform_token = json!({"name": format!("platform-{new}"), "role": "platform"});
     server.as_role("platform", "POST", "/api/v1/tokens", Some(&platform_token)).await;
-    Fixture { t, p, new, t_active_pem }
+    let (status, signed) = server
+        .call("admin", "POST", "/api/v1/messages/sign", Some(&json!({"signers": [{"alias": t}], "data": STANDARD.encode("m")})))
+        .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&signed));
+    Fixture { t, p, new, t_active_pem, signed: STANDARD.encode(signed) }
 }
 
 #[tokio::test]
@@ -237,6 +264,8 @@ async fn openapi_document_is_public_and_lists_every_endpoint() {
         "/api/v1/tokens/{name}",
         "/api/v1/audit",
         "/api/v1/audit/verify",
+        "/api/v1/messages/sign",
+        "/api/v1/messages/verify",
     ] {
         assert!(paths.contains_key(path), "OpenAPI document lacks {path}");
     }

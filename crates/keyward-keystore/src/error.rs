@@ -17,6 +17,9 @@ pub enum KeystoreError {
     /// The material could not be parsed, generated or converted.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// A CMS message could not be made or read.
+    #[error(transparent)]
+    Cms(#[from] keyward_cms::CmsError),
     /// Storage refused (conflict) or failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -43,6 +46,8 @@ impl KeystoreError {
             Self::Domain(e) => Some(e.class()),
             Self::Crypto(e) if e.is_user_error() => Some(ErrorClass::Invalid),
             Self::Crypto(_) => None,
+            Self::Cms(e) if e.is_user_error() => Some(ErrorClass::Invalid),
+            Self::Cms(_) => None,
             Self::Store(e) if e.is_conflict() => Some(ErrorClass::Conflict),
             Self::Store(e) if e.is_not_found() => Some(ErrorClass::NotFound),
             Self::Store(_) => None,

@@ -10,17 +10,20 @@
 //! # Layout
 //! - [`service`]: [`Keystore`] and its operations.
 //! - [`views`]: what reads return ([`EntryView`], [`VersionView`], [`EntrySummary`]).
+//! - [`messages`]: CMS signing with aliases' active versions, verification against entries.
 //! - [`tokens`]: API tokens: generation, hashing, authentication.
 //! - [`clock`]: the [`Clock`] trait, so tests can move time.
 //! - [`error`]: [`KeystoreError`], classified for the HTTP layer.
 
 pub mod clock;
 pub mod error;
+pub mod messages;
 pub mod service;
 pub mod tokens;
 pub mod views;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::KeystoreError;
+pub use messages::SignerRequest;
 pub use service::{Keystore, ListFilter, PublicFormat};
 pub use views::{EntrySummary, EntryView, VersionView};

@@ -91,7 +91,7 @@ pub struct Keystore {
     store: Store,
     master_key: Arc<MasterKey>,
     clock: Arc<dyn Clock>,
-    retention: Retention,
+    pub(crate) retention: Retention,
 }
 
 impl Keystore {
@@ -575,14 +575,14 @@ impl Keystore {
 
     // ----- helpers -----------------------------------------------------------------------
 
-    async fn require_entry(&self, alias: &Alias) -> Result<Entry, KeystoreError> {
+    pub(crate) async fn require_entry(&self, alias: &Alias) -> Result<Entry, KeystoreError> {
         self.store
             .entry(alias)
             .await?
             .ok_or_else(|| DomainError::EntryNotFound { alias: alias.clone() }.into())
     }
 
-    async fn material(&self, alias: &Alias, version: VersionId) -> Result<(Chain, Option<Vec<u8>>), KeystoreError> {
+    pub(crate) async fn material(&self, alias: &Alias, version: VersionId) -> Result<(Chain, Option<Vec<u8>>), KeystoreError> {
         let material = self.store.material(alias, version).await?.ok_or_else(|| KeystoreError::Corrupt {
             what: format!("{alias} version {version}"),
             detail: "the version has no stored material".into(),
@@ -598,7 +598,7 @@ impl Keystore {
         Ok((chain, material.sealed_private_key))
     }
 
-    fn unseal(&self, alias: &Alias, version: VersionId, sealed: &[u8]) -> Result<PrivateKey, KeystoreError> {
+    pub(crate) fn unseal(&self, alias: &Alias, version: VersionId, sealed: &[u8]) -> Result<PrivateKey, KeystoreError> {
         let corrupt = |detail: String| KeystoreError::Corrupt {
             what: format!("the private key of {alias} version {version}"),
             detail,
@@ -695,7 +695,7 @@ const MASTER_KEY_CHECK_VALUE: &[u8] = b"keyward master key check, version 1";
 /// Runs CPU-heavy cryptography (RSA key generation, key derivation for PKCS#12 and
 /// encrypted keys, parsing large inputs) on tokio's blocking pool, so that one slow
 /// request does not stall the async workers serving every other request.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, KeystoreError> {
+pub(crate) async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, KeystoreError> {
     tokio::task::spawn_blocking(work).await.map_err(|e| KeystoreError::Corrupt {
         what: "a cryptographic operation".into(),
         detail: e.to_string(),

@@ -190,3 +190,49 @@ async fn revoked_tokens_no_longer_authenticate() {
     let records = f.keystore.audit_list(&f.admin, 1, None).await.unwrap();
     assert_eq!((records[0].action.as_str(), records[0].detail.as_str()), ("tokens.revoke", "revoked token ci-pipeline"));
 }
+
+#[tokio::test]
+async fn signatures_follow_the_active_version_and_need_a_signing_role() {
+    use keyward_cms::{IncludeCertificates, Require};
+    use keyward_keystore::SignerRequest;
+    let f = fixture().await;
+    let a = alias("outbound-signer");
+    f.keystore.generate(&f.admin, &a, KeyAlgorithm::EcP256, "CN=signer", 365, false).await.unwrap();
+    f.keystore.generate(&f.admin, &a, KeyAlgorithm::EcP256, "CN=signer", 365, true).await.unwrap();
+    let request = [SignerRequest {
+        alias: a.clone(),
+        digest: None,
+        scheme: None,
+        include: IncludeCertificates::Signer,
+        signing_time: true,
+    }];
+    let serial_of = |version: u32| {
+        let keystore = f.keystore.clone();
+        let (admin, a) = (f.admin.clone(), a.clone());
+        async move {
+            let view = keystore.show(&admin, &a).await.unwrap();
+            view.versions[version as usize - 1].chain[0].serial_hex.clone()
+        }
+    };
+    let before = f.keystore.sign(&f.admin, &request, b"order 1".to_vec(), false).await.unwrap();
+    f.keystore.activate(&f.admin, &a, None).await.unwrap();
+    let after = f.keystore.sign(&f.admin, &request, b"order 2".to_vec(), false).await.unwrap();
+    for (message, version) in [(before, 1), (after, 2)] {
+        let (report, verified) =
+            f.keystore.verify(&f.admin, message, None, std::slice::from_ref(&a), Require::All).await.unwrap();
+        assert!(verified, "{:?}", report.signers);
+        assert_eq!(report.signers[0].serial.to_lowercase().replace(':', ""), serial_of(version).await);
+    }
+    // Beyond the retention period the retired version is no longer trusted.
+    let old = f.keystore.sign(&f.admin, &request, b"order 3".to_vec(), false).await.unwrap();
+    f.keystore.generate(&f.admin, &a, KeyAlgorithm::EcP256, "CN=signer", 365, false).await.unwrap();
+    f.clock.advance_days(91);
+    let (report, verified) = f.keystore.verify(&f.admin, old, None, std::slice::from_ref(&a), Require::All).await.unwrap();
+    assert!(!verified);
+    assert_eq!(report.signers[0].problem.as_deref(), Some("signer certificate is not trusted"));
+
+    let viewer = Actor::new("auditor", Role::Viewer);
+    assert_eq!(class(f.keystore.sign(&viewer, &request, b"x".to_vec(), false).await), Some(ErrorClass::Forbidden));
+    let platform = Actor::new("ops", Role::Platform);
+    assert_eq!(class(f.keystore.sign(&platform, &request, b"x".to_vec(), false).await), Some(ErrorClass::Forbidden));
+}

@@ -61,6 +61,59 @@ pub enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Sign a file with the active versions of one or more aliases (CMS SignedData; one
+    /// signature per alias).
+    Sign(SignArgs),
+    /// Verify a CMS SignedData against trusted entries; exits with 1 when it does not verify.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// A signing alias; give it several times for several signatures.
+    #[arg(long = "alias", required = true)]
+    pub aliases: Vec<String>,
+    /// The payload.
+    #[arg(long = "in")]
+    pub input: PathBuf,
+    /// Where to write the signed message.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Leave the payload out of the message (a detached signature).
+    #[arg(long)]
+    pub detached: bool,
+    /// Digest, optionally with RSA-PSS: sha256, sha384, sha512, sha256-pss, sha384-pss,
+    /// sha512-pss. By default SHA-512 for Ed25519, SHA-384 for P-384, else SHA-256.
+    #[arg(long)]
+    pub algorithm: Option<String>,
+    /// Certificates to include: none, signer or chain.
+    #[arg(long, default_value = "signer")]
+    pub certs: String,
+    /// Leave out the signing-time attribute.
+    #[arg(long)]
+    pub no_signing_time: bool,
+    /// Write base64 instead of DER.
+    #[arg(long)]
+    pub base64: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The signed message: DER, BER, PEM or base64.
+    #[arg(long = "in")]
+    pub input: PathBuf,
+    /// The content of a detached signature.
+    #[arg(long)]
+    pub content: Option<PathBuf>,
+    /// An alias whose certificates are trusted (several allowed); every entry by default.
+    #[arg(long = "trust")]
+    pub trust: Vec<String>,
+    /// all: every signature must be valid; any: at least one.
+    #[arg(long, default_value = "all")]
+    pub require: String,
+    /// Write the signed content (of an encapsulated signature) to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -9,7 +9,11 @@ use anyhow::{Context, bail};
 use keyward_http::client::{Client, ListParams};
 use keyward_http::wire::GenerateRequest;
 
-use crate::cli::{AuditCommand, Command, Global, KeysCommand, Output, TokenCommand};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use keyward_http::wire::SignerJson;
+
+use crate::cli::{AuditCommand, Command, Global, KeysCommand, Output, SignArgs, TokenCommand, VerifyArgs};
 use crate::output;
 
 pub async fn run(global: &Global, command: Command) -> anyhow::Result<ExitCode> {
@@ -34,6 +38,12 @@ pub async fn run(global: &Global, command: Command) -> anyhow::Result<ExitCode> 
         Command::Audit(AuditCommand::List { limit, before }) => {
             let records = client.audit_list(Some(limit), before).await?;
             output::audit(out, &records);
+        }
+        Command::Sign(args) => sign(&client, args).await?,
+        Command::Verify(args) => {
+            if !verify(&client, out, args).await? {
+                return Ok(ExitCode::FAILURE);
+            }
         }
         Command::Audit(AuditCommand::Verify) => {
             let verification = client.audit_verify().await?;
@@ -104,6 +114,59 @@ async fn keys(client: &Client, out: Output, command: KeysCommand) -> anyhow::Res
         }
     }
     Ok(())
+}
+
+async fn sign(client: &Client, args: SignArgs) -> anyhow::Result<()> {
+    let payload = std::fs::read(&args.input).with_context(|| format!("cannot read {}", args.input.display()))?;
+    let (digest, scheme) = match args.algorithm.as_deref() {
+        None => (None, None),
+        Some(algorithm) => match algorithm.strip_suffix("-pss") {
+            Some(digest) => (Some(digest.to_owned()), Some("rsa-pss".to_owned())),
+            None => (Some(algorithm.to_owned()), None),
+        },
+    };
+    let signers = args
+        .aliases
+        .iter()
+        .map(|alias| SignerJson {
+            alias: alias.clone(),
+            digest: digest.clone(),
+            scheme: scheme.clone(),
+            certs: Some(args.certs.clone()),
+            signing_time: !args.no_signing_time,
+        })
+        .collect();
+    let signed = client.sign(signers, &payload, args.detached).await?;
+    let bytes = if args.base64 { format!("{}\n", STANDARD.encode(&signed)).into_bytes() } else { signed };
+    write_output(Some(&args.out), &bytes, !args.base64)
+}
+
+/// Returns whether the message verified.
+async fn verify(client: &Client, out: Output, args: VerifyArgs) -> anyhow::Result<bool> {
+    let raw = std::fs::read(&args.input).with_context(|| format!("cannot read {}", args.input.display()))?;
+    let message = decode_if_base64(raw);
+    let content = match &args.content {
+        Some(path) => Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?),
+        None => None,
+    };
+    let result = client.verify(&message, content.as_deref(), args.trust.clone(), Some(args.require.clone())).await?;
+    crate::output::verification(out, &result);
+    if let (Some(path), Some(content)) = (&args.out, &result.content) {
+        let bytes = STANDARD.decode(content).context("the server sent undecodable content")?;
+        write_output(Some(path), &bytes, true)?;
+    }
+    Ok(result.verified)
+}
+
+/// A file of base64 text (without PEM armour) is decoded; anything else goes as it is.
+fn decode_if_base64(raw: Vec<u8>) -> Vec<u8> {
+    let text: Vec<u8> = raw.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    let looks_base64 = !text.is_empty()
+        && text.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
+    match looks_base64.then(|| STANDARD.decode(&text)) {
+        Some(Ok(decoded)) => decoded,
+        _ => raw,
+    }
 }
 
 /// Reads the input files; several files are joined, which only makes sense for PEM.

@@ -1,7 +1,7 @@
 //! How client commands print: aligned tables for people, the API's JSON for scripts.
 
 use keyward_http::wire::{
-    AuditRecordJson, AuditVerifyJson, EntryJson, EntrySummaryJson, TokenCreated, TokenJson, TransitionsJson,
+    AuditRecordJson, AuditVerifyJson, EntryJson, EntrySummaryJson, TokenCreated, TokenJson, TransitionsJson, VerifyResponse,
     VersionCreated, VersionJson, to_pretty_json,
 };
 
@@ -207,4 +207,22 @@ pub fn audit_verify(out: Output, verification: &AuditVerifyJson) {
             verification.problem.as_deref().unwrap_or("unknown problem")
         );
     }
+}
+
+pub fn verification(out: Output, result: &VerifyResponse) {
+    if out == Output::Json {
+        println!("{}", to_pretty_json(result));
+        return;
+    }
+    for (position, signer) in result.signers.iter().enumerate() {
+        let verdict = if signer.valid { "valid".to_owned() } else { format!("INVALID: {}", signer.problem.as_deref().unwrap_or("unknown")) };
+        println!("signature {}: {verdict}", position + 1);
+        println!("  signer:     {} (issuer {}, serial {})", signer.subject, signer.issuer, signer.serial);
+        println!("  algorithm:  {} / {}", signer.digest, signer.signature_algorithm);
+        if let Some(at) = &signer.signing_time {
+            println!("  signed at:  {at}");
+        }
+    }
+    let requirement = if result.require == "any" { "at least one valid signature" } else { "every signature valid" };
+    println!("{} ({requirement})", if result.verified { "verified" } else { "NOT verified" });
 }
