@@ -10,7 +10,7 @@ use thiserror::Error;
 
 use crate::verify::Verification;
 
-/// Errors from signing and verifying CMS messages.
+/// Errors from signing, verifying, encrypting and decrypting CMS messages.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum CmsError {
@@ -43,6 +43,16 @@ pub enum CmsError {
         /// The content and the report for every signer.
         verification: Verification,
     },
+
+    /// The certificate given for decryption is not among the message's recipients; the
+    /// message names the recipients there are.
+    #[error("{0}")]
+    NotRecipient(String),
+
+    /// An encrypted message does not decrypt with the key given: a wrong key, or a message
+    /// that was damaged or tampered with (the two cannot be told apart).
+    #[error("{0}")]
+    DecryptionFailed(String),
 
     /// A failure in keyward's cryptography (a key that cannot sign, ...).
     #[error(transparent)]
@@ -77,6 +87,8 @@ mod tests {
     fn user_errors_are_told_apart_from_internal_ones() {
         assert!(CmsError::Malformed("x".to_owned()).is_user_error());
         assert!(CmsError::DetachedContentMissing.is_user_error());
+        assert!(CmsError::NotRecipient("x".to_owned()).is_user_error());
+        assert!(CmsError::DecryptionFailed("x".to_owned()).is_user_error());
         assert!(!CmsError::internal("x").is_user_error());
         assert!(!CmsError::Crypto(CryptoError::Internal("x".to_owned())).is_user_error());
         assert!(CmsError::Crypto(CryptoError::InvalidKey("x".to_owned())).is_user_error());

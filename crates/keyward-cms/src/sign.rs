@@ -117,7 +117,7 @@ pub fn sign(payload: &[u8], signers: &[Signer<'_>], detached: bool) -> Result<Ve
     info.to_der().map_err(too_large)
 }
 
-fn too_large(e: der::Error) -> CmsError {
+pub(crate) fn too_large(e: der::Error) -> CmsError {
     if matches!(
         e.kind(),
         der::ErrorKind::Overflow | der::ErrorKind::Overlength

@@ -96,6 +96,11 @@ pub enum CryptoError {
     #[error("{0}")]
     SignatureInvalid(String),
 
+    /// A ciphertext does not decrypt with the private key it was given to (wrong key or
+    /// damaged ciphertext); deliberately without detail.
+    #[error("{0}")]
+    Decryption(String),
+
     /// An internal failure (random generator, key generation, encoding) not caused by input.
     #[error("internal cryptography failure: {0}")]
     Internal(String),

@@ -10,6 +10,8 @@
 //! - [`seal`]: [`MasterKey`], AES-256-GCM encryption at rest.
 //! - [`signature`]: [`SignatureScheme`], [`PrivateKey::sign_with`] and
 //!   [`Certificate::verify_signature`].
+//! - [`encryption`]: [`RsaEncryptionPadding`], [`OaepHash`], [`Certificate::rsa_encrypt`]
+//!   and [`PrivateKey::rsa_decrypt`] (RSA key transport).
 //! - [`error`]: [`CryptoError`] with [`CryptoError::is_user_error`].
 //!
 //! Private-key operations (generation, signing, decryption) run on aws-lc-rs. ASN.1
@@ -19,6 +21,7 @@
 pub mod certificate;
 pub mod chain;
 mod dn;
+pub mod encryption;
 pub mod error;
 pub mod export;
 pub mod import;
@@ -34,6 +37,7 @@ mod testutil;
 
 pub use certificate::{Certificate, CertificateDetails};
 pub use chain::Chain;
+pub use encryption::{OaepHash, RsaEncryptionPadding};
 pub use error::CryptoError;
 pub use export::{p7b_der, p7b_pem, pkcs12};
 pub use import::{Imported, import, parse_certificates};

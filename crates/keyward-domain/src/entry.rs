@@ -187,6 +187,35 @@ impl Retention {
     pub const MINIMUM_DECRYPT_DAYS: i64 = 90;
 }
 
+impl Retention {
+    /// Longest retention accepted, in days.
+    pub const MAXIMUM_DECRYPT_DAYS: i64 = 3650;
+
+    /// Plans a new retention period. Below the seeds' 90 days only with a reason (which is
+    /// audited): old keys may still be needed to decrypt what partners sent.
+    ///
+    /// # Errors
+    /// Forbidden roles, a period out of range, a shortened period without a reason.
+    pub fn plan(actor: &Actor, days: i64, reason: Option<&str>) -> Result<Self, DomainError> {
+        authorize(actor.role, Action::Configure, None)?;
+        if !(1..=Self::MAXIMUM_DECRYPT_DAYS).contains(&days) {
+            return Err(DomainError::InvalidSetting {
+                detail: format!("the retention of retired keys is 1 to {} days, not {days}", Self::MAXIMUM_DECRYPT_DAYS),
+            });
+        }
+        let has_reason = reason.is_some_and(|r| !r.trim().is_empty());
+        if days < Self::MINIMUM_DECRYPT_DAYS && !has_reason {
+            return Err(DomainError::ReasonRequired { action: "retention below 90 days" });
+        }
+        Ok(Self { decrypt_days: days })
+    }
+
+    /// Whether a version retired at `active_until` may still be used to decrypt at `now`.
+    pub fn still_usable(self, active_until: Timestamp, now: Timestamp) -> bool {
+        active_until.plus_days(self.decrypt_days) > now
+    }
+}
+
 impl Default for Retention {
     fn default() -> Self {
         Self { decrypt_days: Self::MINIMUM_DECRYPT_DAYS }
@@ -750,6 +779,29 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("needed to decrypt until"), "{text}");
         assert!(text.contains(&NOW.plus_days(80).to_rfc3339()), "{text}");
+    }
+
+    #[test]
+    fn retention_table() {
+        let viewer = Actor::new("v", Role::Viewer);
+        let admin = admin();
+        let cases: Vec<(&str, &Actor, i64, Option<&str>, Result<i64, ErrorClass>)> = vec![
+            ("longer than 90 days is fine", &admin, 180, None, Ok(180)),
+            ("exactly 90 days is fine", &admin, 90, None, Ok(90)),
+            ("shorter needs a reason", &admin, 30, None, Err(ErrorClass::Invalid)),
+            ("a blank reason is no reason", &admin, 30, Some(" "), Err(ErrorClass::Invalid)),
+            ("shorter with a reason is an audited override", &admin, 30, Some("contract ends"), Ok(30)),
+            ("zero days is refused", &admin, 0, Some("x"), Err(ErrorClass::Invalid)),
+            ("more than ten years is refused", &admin, 4000, None, Err(ErrorClass::Invalid)),
+            ("a viewer cannot change it", &viewer, 180, None, Err(ErrorClass::Forbidden)),
+        ];
+        for (case, actor, days, reason, expected) in cases {
+            let got = Retention::plan(actor, days, reason).map(|r| r.decrypt_days).map_err(|e| e.class());
+            assert_eq!(got, expected, "{case}");
+        }
+        let retention = Retention::default();
+        assert!(retention.still_usable(NOW.plus_days(-89), NOW));
+        assert!(!retention.still_usable(NOW.plus_days(-91), NOW));
     }
 
     #[test]

@@ -112,6 +112,12 @@ pub enum DomainError {
         /// When the retention period ends.
         kept_until: Timestamp,
     },
+    /// A setting outside its range.
+    #[error("{detail}")]
+    InvalidSetting {
+        /// What is wrong.
+        detail: String,
+    },
     /// A forced operation without a reason.
     #[error("a forced {action} needs a reason, which is recorded in the audit log")]
     ReasonRequired {
@@ -127,7 +133,8 @@ impl DomainError {
             Self::InvalidAlias { .. }
             | Self::KindMismatch { .. }
             | Self::ChainMismatch { .. }
-            | Self::ReasonRequired { .. } => ErrorClass::Invalid,
+            | Self::ReasonRequired { .. }
+            | Self::InvalidSetting { .. } => ErrorClass::Invalid,
             Self::Forbidden { .. } => ErrorClass::Forbidden,
             Self::EntryNotFound { .. } | Self::VersionNotFound { .. } => ErrorClass::NotFound,
             Self::EntryExists { .. }

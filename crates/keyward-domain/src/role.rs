@@ -102,6 +102,8 @@ pub enum Action {
     Verify,
     /// Encrypt a message to certificates.
     Encrypt,
+    /// Change keystore-wide settings (the retention of retired keys).
+    Configure,
 }
 
 impl Action {
@@ -122,6 +124,7 @@ impl Action {
             Action::Decrypt => "decrypt messages",
             Action::Verify => "verify messages",
             Action::Encrypt => "encrypt messages",
+            Action::Configure => "change keystore settings",
         }
     }
 }
@@ -204,9 +207,9 @@ mod tests {
     use super::*;
     use Action::*;
 
-    const ACTIONS: [Action; 14] = [
+    const ACTIONS: [Action; 15] = [
         Read, DownloadPublic, ExportPrivateKey, CreateRequest, AddVersion, Activate, Restore,
-        Delete, ManageTokens, ReadAudit, Sign, Decrypt, Verify, Encrypt,
+        Delete, ManageTokens, ReadAudit, Sign, Decrypt, Verify, Encrypt, Configure,
     ];
 
     /// Expected outcome per (role, action) for a tenant-owned entry, for a platform-owned

@@ -39,7 +39,8 @@ pub const DEFAULT_VALIDITY_DAYS: u32 = 365;
         (name = "keys", description = "Keystore entries and their versions"),
         (name = "tokens", description = "API tokens"),
         (name = "audit", description = "The hash-chained audit log"),
-        (name = "messages", description = "CMS signing and verification with keystore aliases"),
+        (name = "messages", description = "CMS signing, verification, encryption and decryption with keystore aliases"),
+        (name = "settings", description = "Keystore-wide settings"),
     )
 )]
 pub struct ApiDoc;
@@ -75,6 +76,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke_token))
         .routes(routes!(sign))
         .routes(routes!(verify))
+        .routes(routes!(encrypt))
+        .routes(routes!(decrypt))
+        .routes(routes!(retention, set_retention))
         .routes(routes!(audit_list))
         .routes(routes!(audit_verify))
 }
@@ -523,6 +527,62 @@ async fn verify(
             .collect(),
         content: (!detached).then(|| STANDARD.encode(&verification.content)),
     }))
+}
+
+/// Encrypt a payload to the active certificates of one or more aliases (CMS EnvelopedData;
+/// AuthEnvelopedData for AES-GCM).
+#[utoipa::path(post, path = "/api/v1/messages/encrypt", tag = "messages", request_body = EncryptRequest, security(("bearer" = [])),
+    responses((status = 200, description = "CMS EnvelopedData, DER", content_type = "application/pkcs7-mime"),
+        (status = 400, body = ProblemJson), (status = 404, body = ProblemJson)))]
+async fn encrypt(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiJson(request): ApiJson<EncryptRequest>,
+) -> Result<Response, Problem> {
+    let payload = decode_base64("data", &request.data)?;
+    let recipients = request.recipients.iter().map(|a| Alias::parse(a)).collect::<Result<Vec<_>, _>>()?;
+    let transport = parse_named("key_transport", request.key_transport.as_deref().unwrap_or("rsa-oaep"))?;
+    let content = parse_named("content_encryption", request.content_encryption.as_deref().unwrap_or("aes256-cbc"))?;
+    let encrypted = state.keystore.encrypt(&actor, &recipients, payload, transport, content).await?;
+    Ok(file_response(encrypted, "application/pkcs7-mime", "encrypted.p7m"))
+}
+
+/// Decrypt a CMS EnvelopedData with any valid key: active versions, and retired versions
+/// within the retention period (developer or admin).
+#[utoipa::path(post, path = "/api/v1/messages/decrypt", tag = "messages", request_body = DecryptRequest, security(("bearer" = [])),
+    responses((status = 200, body = DecryptResponse), (status = 400, body = ProblemJson), (status = 403, body = ProblemJson)))]
+async fn decrypt(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiJson(request): ApiJson<DecryptRequest>,
+) -> Result<Json<DecryptResponse>, Problem> {
+    let message = decode_base64("message", &request.message)?;
+    let decrypted = state.keystore.decrypt(&actor, message).await?;
+    Ok(Json(DecryptResponse {
+        content: STANDARD.encode(&decrypted.content),
+        alias: decrypted.alias.to_string(),
+        version: decrypted.version.0,
+        state: decrypted.state.to_string(),
+    }))
+}
+
+/// How long retired key pairs stay usable for decryption.
+#[utoipa::path(get, path = "/api/v1/settings/retention", tag = "settings", security(("bearer" = [])),
+    responses((status = 200, body = RetentionJson)))]
+async fn retention(State(state): State<AppState>, Caller(_actor): Caller) -> Result<Json<RetentionJson>, Problem> {
+    Ok(Json(RetentionJson { days: state.keystore.retention().await?.decrypt_days }))
+}
+
+/// Change the retention of retired key pairs (admin; below 90 days only with a reason, audited).
+#[utoipa::path(put, path = "/api/v1/settings/retention", tag = "settings", request_body = RetentionRequest, security(("bearer" = [])),
+    responses((status = 200, body = RetentionJson), (status = 400, body = ProblemJson), (status = 403, body = ProblemJson)))]
+async fn set_retention(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiJson(request): ApiJson<RetentionRequest>,
+) -> Result<Json<RetentionJson>, Problem> {
+    let retention = state.keystore.set_retention(&actor, request.days, request.reason.as_deref()).await?;
+    Ok(Json(RetentionJson { days: retention.decrypt_days }))
 }
 
 /// Paging of the audit log.

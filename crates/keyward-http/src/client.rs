@@ -313,6 +313,40 @@ impl Client {
         self.json(self.request(Method::POST, &["api", "v1", "messages", "verify"])?.json(&request)).await
     }
 
+    /// Encrypts a payload; returns the CMS EnvelopedData (DER).
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn encrypt(&self, request: &EncryptRequest) -> Result<Vec<u8>, ClientError> {
+        self.bytes(self.request(Method::POST, &["api", "v1", "messages", "encrypt"])?.json(request)).await
+    }
+
+    /// Decrypts a CMS EnvelopedData with any valid key.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn decrypt(&self, message: &[u8]) -> Result<DecryptResponse, ClientError> {
+        let request = DecryptRequest { message: STANDARD.encode(message) };
+        self.json(self.request(Method::POST, &["api", "v1", "messages", "decrypt"])?.json(&request)).await
+    }
+
+    /// The retention of retired key pairs.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn retention(&self) -> Result<RetentionJson, ClientError> {
+        self.json(self.request(Method::GET, &["api", "v1", "settings", "retention"])?).await
+    }
+
+    /// Changes the retention of retired key pairs.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn set_retention(&self, days: i64, reason: Option<String>) -> Result<RetentionJson, ClientError> {
+        let request = RetentionRequest { days, reason };
+        self.json(self.request(Method::PUT, &["api", "v1", "settings", "retention"])?.json(&request)).await
+    }
+
     /// Lists tokens.
     ///
     /// # Errors

@@ -477,6 +477,58 @@ pub struct VerifyResponse {
     pub content: Option<String>,
 }
 
+/// Encrypt a payload to one or more certificate aliases.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+pub struct EncryptRequest {
+    /// Aliases whose active certificates receive the message.
+    pub recipients: Vec<String>,
+    /// The payload, base64.
+    pub data: String,
+    /// `rsa-oaep` (SHA-256, default), `rsa-oaep-sha1`, `rsa-oaep-sha384`, `rsa-oaep-sha512` or `rsa-pkcs1`.
+    #[serde(default)]
+    pub key_transport: Option<String>,
+    /// `aes256-cbc` (default), `aes128-cbc`, `aes128-gcm` or `aes256-gcm` (AuthEnvelopedData).
+    #[serde(default)]
+    pub content_encryption: Option<String>,
+}
+
+/// Decrypt a CMS EnvelopedData with any valid key.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+pub struct DecryptRequest {
+    /// The message (DER, BER or PEM), base64.
+    pub message: String,
+}
+
+/// A decrypted message.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+pub struct DecryptResponse {
+    /// The plaintext, base64.
+    pub content: String,
+    /// The alias whose key opened it.
+    pub alias: String,
+    /// That key's version.
+    pub version: u32,
+    /// `active` or `retired`.
+    pub state: String,
+}
+
+/// How long retired key pairs decrypt (and are kept).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RetentionJson {
+    /// Days after a version's `active_until`.
+    pub days: i64,
+}
+
+/// Change the retention of retired key pairs.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RetentionRequest {
+    /// Days after a version's `active_until`; below 90 only with a reason.
+    pub days: i64,
+    /// Why (required below 90 days; audited).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
 /// Serializes a wire value as pretty JSON, for the CLI's `--output json`.
 pub fn to_pretty_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
@@ -501,3 +553,6 @@ redacted_debug!(Pkcs12Request { version } secret { password });
 redacted_debug!(TokenCreated { name, role } secret { token });
 redacted_debug!(SignRequest { signers, detached } secret { data });
 redacted_debug!(VerifyRequest { trust, require } secret { message, content });
+redacted_debug!(EncryptRequest { recipients, key_transport, content_encryption } secret { data });
+redacted_debug!(DecryptRequest { } secret { message });
+redacted_debug!(DecryptResponse { alias, version, state } secret { content });

@@ -78,6 +78,10 @@ async fn bad_input_corpus() {
     let (key2, _) = keyward_crypto::generate(KeyAlgorithm::EcP256, "CN=loose2", 10, now).unwrap();
     let key_pem = pem("PRIVATE KEY", key.pkcs8_der());
     let key2_pem = pem("PRIVATE KEY", key2.pkcs8_der());
+    let (_, stranger) = keyward_crypto::generate(KeyAlgorithm::Rsa2048, "CN=stranger", 10, now).unwrap();
+    let transport = "rsa-oaep".parse().unwrap();
+    let cipher = "aes256-cbc".parse().unwrap();
+    let for_stranger = keyward_cms::encrypt(b"not for us", &[&stranger], transport, cipher).unwrap();
     let mismatched = format!("{key_pem}{cert_pem}");
     let two_keys = format!("{key_pem}{key2_pem}{}", key_cert.to_pem());
     let broken_cert_pem = cert_pem.replacen("MII", "MIX", 1);
@@ -173,6 +177,16 @@ async fn bad_input_corpus() {
         post("verify a certificate instead of a message", "/api/v1/messages/verify", json!({"message": b64(&cert_der)}), 400, ""),
         post("verify with an unknown trusted alias", "/api/v1/messages/verify", json!({"message": b64(&p7b), "trust": ["nobody"]}), 404, "nobody"),
         post("verify with an unknown requirement", "/api/v1/messages/verify", json!({"message": b64(&p7b), "require": "most"}), 400, "require"),
+        post("encrypt to an unknown alias", "/api/v1/messages/encrypt", json!({"recipients": ["nobody"], "data": b64("x")}), 404, "nobody"),
+        post("encrypt to an EC certificate", "/api/v1/messages/encrypt", json!({"recipients": ["kp"], "data": b64("x")}), 400, "RSA"),
+        post("encrypt with an unknown key transport", "/api/v1/messages/encrypt", json!({"recipients": ["kp"], "data": b64("x"), "key_transport": "rsa-magic"}), 400, "key_transport"),
+        post("encrypt with an unknown cipher", "/api/v1/messages/encrypt", json!({"recipients": ["kp"], "data": b64("x"), "content_encryption": "des"}), 400, "content_encryption"),
+        post("encrypt to nobody", "/api/v1/messages/encrypt", json!({"recipients": [], "data": b64("x")}), 400, "1 to 16"),
+        post("decrypt garbage", "/api/v1/messages/decrypt", json!({"message": b64("definitely not CMS")}), 400, ""),
+        post("decrypt a message for a stranger", "/api/v1/messages/decrypt", json!({"message": b64(&for_stranger)}), 400, "none of this keystore's keys"),
+        post("decrypt a signed message", "/api/v1/messages/decrypt", json!({"message": b64(&p7b)}), 400, ""),
+        Bad { name: "retention below 90 days without a reason", method: "PUT", path: "/api/v1/settings/retention".into(), body: Body::Json(json!({"days": 30})), status: 400, says: "reason" },
+        Bad { name: "retention of zero days", method: "PUT", path: "/api/v1/settings/retention".into(), body: Body::Json(json!({"days": 0, "reason": "x"})), status: 400, says: "1 to 3650" },
         // --- list and show
         get("list with an unknown owner", "/api/v1/keys?owner=someone", 400, "owner"),
         get("list with an unknown kind", "/api/v1/keys?kind=secret", 400, "kind"),

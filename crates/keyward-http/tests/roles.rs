@@ -31,6 +31,10 @@ struct Fixture {
     t_active_pem: String,
     /// A message signed by `t`, base64.
     signed: String,
+    /// An RSA key pair shared by all cells (encryption needs RSA).
+    rsa: String,
+    /// A message encrypted to `rsa`, base64.
+    encrypted: String,
 }
 
 fn no_body(_: &Fixture) -> Option<Value> {
@@ -173,12 +177,34 @@ fn cases() -> Vec<Case> {
             body: |f| Some(json!({"message": f.signed, "trust": [f.t]})),
             expect: [200, 200, 200, 200],
         },
+        Case {
+            name: "encrypt to an RSA certificate",
+            method: "POST",
+            path: "/api/v1/messages/encrypt",
+            body: |f| Some(json!({"recipients": [f.rsa], "data": STANDARD.encode("payload")})),
+            expect: [200, 200, 200, 200],
+        },
+        Case {
+            name: "decrypt with any valid key",
+            method: "POST",
+            path: "/api/v1/messages/decrypt",
+            body: |f| Some(json!({"message": f.encrypted})),
+            expect: [403, 200, 200, 403],
+        },
+        Case { name: "read the retention", method: "GET", path: "/api/v1/settings/retention", body: no_body, expect: [200, 200, 200, 200] },
+        Case {
+            name: "change the retention",
+            method: "PUT",
+            path: "/api/v1/settings/retention",
+            body: |_| Some(json!({"days": 120})),
+            expect: [403, 403, 200, 403],
+        },
         Case { name: "audit list", method: "GET", path: "/api/v1/audit", body: no_body, expect: [403, 403, 200, 403] },
         Case { name: "audit verify", method: "GET", path: "/api/v1/audit/verify", body: no_body, expect: [403, 403, 200, 403] },
     ]
 }
 
-async fn prepare(server: &TestServer, cell: usize) -> Fixture {
+async fn prepare(server: &TestServer, cell: usize, shared: &(String, String)) -> Fixture {
     let t = format!("t-{cell}");
     let p = format!("p-{cell}");
     server.generate(&t, false).await;
@@ -198,7 +224,8 @@ async fn prepare(server: &TestServer, cell: usize) -> Fixture {
         .call("admin", "POST", "/api/v1/messages/sign", Some(&json!({"signers": [{"alias": t}], "data": STANDARD.encode("m")})))
         .await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&signed));
-    Fixture { t, p, new, t_active_pem, signed: STANDARD.encode(signed) }
+    let (rsa, encrypted) = shared.clone();
+    Fixture { t, p, new, t_active_pem, signed: STANDARD.encode(signed), rsa, encrypted }
 }
 
 #[tokio::test]
@@ -207,10 +234,16 @@ async fn every_endpoint_with_every_role() {
     let mut failures = Vec::new();
     let mut checked = 0;
     let mut cell = 0;
+    let body = json!({"algorithm": "rsa-2048", "subject": "CN=rsa shared"});
+    server.admin("POST", "/api/v1/keys/rsa-shared/generate", Some(&body)).await;
+    let message = json!({"recipients": ["rsa-shared"], "data": STANDARD.encode("for the matrix")});
+    let (status, encrypted) = server.call("admin", "POST", "/api/v1/messages/encrypt", Some(&message)).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&encrypted));
+    let shared = ("rsa-shared".to_owned(), STANDARD.encode(encrypted));
     for case in cases() {
         for caller in CALLERS {
             cell += 1;
-            let fixture = prepare(&server, cell).await;
+            let fixture = prepare(&server, cell, &shared).await;
             let path = case.path.replace("{t}", &fixture.t).replace("{p}", &fixture.p).replace("{new}", &fixture.new);
             let body = (case.body)(&fixture);
             let expected = match caller {
@@ -266,6 +299,9 @@ async fn openapi_document_is_public_and_lists_every_endpoint() {
         "/api/v1/audit/verify",
         "/api/v1/messages/sign",
         "/api/v1/messages/verify",
+        "/api/v1/messages/encrypt",
+        "/api/v1/messages/decrypt",
+        "/api/v1/settings/retention",
     ] {
         assert!(paths.contains_key(path), "OpenAPI document lacks {path}");
     }

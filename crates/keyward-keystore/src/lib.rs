@@ -24,6 +24,6 @@ pub mod views;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::KeystoreError;
-pub use messages::SignerRequest;
+pub use messages::{Decrypted, SignerRequest};
 pub use service::{Keystore, ListFilter, PublicFormat};
 pub use views::{EntrySummary, EntryView, VersionView};

@@ -91,13 +91,12 @@ pub struct Keystore {
     store: Store,
     master_key: Arc<MasterKey>,
     clock: Arc<dyn Clock>,
-    pub(crate) retention: Retention,
 }
 
 impl Keystore {
     /// A keystore over `store`, sealing private keys under `master_key`.
     pub fn new(store: Store, master_key: MasterKey, clock: Arc<dyn Clock>) -> Self {
-        Self { store, master_key: Arc::new(master_key), clock, retention: Retention::default() }
+        Self { store, master_key: Arc::new(master_key), clock }
     }
 
     /// The storage underneath (for the server's start-up and health checks).
@@ -411,7 +410,7 @@ impl Keystore {
     ) -> Result<(), KeystoreError> {
         authorize_some_owner(actor.role, Action::Delete)?;
         let entry = self.require_entry(alias).await?;
-        let plan = entry.plan_delete(actor, force, reason, self.retention, self.clock.now())?;
+        let plan = entry.plan_delete(actor, force, reason, self.retention().await?, self.clock.now())?;
         let versions: Vec<String> = entry.versions.iter().map(|v| format!("{}:{}", v.id, v.state)).collect();
         let detail = match &plan.reason {
             Some(reason) if plan.forced => {
@@ -492,6 +491,52 @@ impl Keystore {
             .create_token(NewToken { name: name.to_owned(), role, hash: hash_token(token) }, actor, self.clock.now())
             .await?;
         Ok(())
+    }
+
+    // ----- settings ----------------------------------------------------------------------
+
+    /// How long retired key pairs stay usable for decryption (and protected from deletion):
+    /// the configured period, 90 days by default.
+    ///
+    /// # Errors
+    /// Storage failures, an unreadable stored value.
+    pub async fn retention(&self) -> Result<Retention, KeystoreError> {
+        match self.store.setting(RETENTION_SETTING).await? {
+            None => Ok(Retention::default()),
+            Some(value) => std::str::from_utf8(&value)
+                .ok()
+                .and_then(|text| text.parse().ok())
+                .map(|decrypt_days| Retention { decrypt_days })
+                .ok_or_else(|| KeystoreError::Corrupt {
+                    what: "the retention setting".into(),
+                    detail: "not a number of days".into(),
+                }),
+        }
+    }
+
+    /// Changes the retention period (admin). Below 90 days only with a reason; the change
+    /// and the reason are audited.
+    ///
+    /// # Errors
+    /// Domain rules, storage failures.
+    pub async fn set_retention(&self, actor: &Actor, days: i64, reason: Option<&str>) -> Result<Retention, KeystoreError> {
+        let retention = Retention::plan(actor, days, reason)?;
+        let before = self.retention().await?;
+        let mut detail = format!("retention of retired keys: {} -> {} days", before.decrypt_days, days);
+        if let Some(reason) = reason.map(str::trim).filter(|r| !r.is_empty()) {
+            detail.push_str("; reason: ");
+            detail.push_str(reason);
+        }
+        let event = AuditEvent {
+            actor,
+            at: self.clock.now(),
+            action: "settings.retention",
+            alias: None,
+            version: None,
+            detail: &detail,
+        };
+        self.store.put_setting(RETENTION_SETTING, days.to_string().as_bytes(), event).await?;
+        Ok(retention)
     }
 
     // ----- the master key ----------------------------------------------------------------
@@ -687,6 +732,8 @@ impl Keystore {
     }
 }
 
+/// Name of the setting that holds the retention of retired keys, in days.
+const RETENTION_SETTING: &str = "decrypt-retention-days";
 /// Name of the setting that holds the sealed master-key check value.
 const MASTER_KEY_CHECK: &str = "master-key-check";
 /// What the check value holds once opened.

@@ -249,6 +249,14 @@ impl Store {
         dispatch!(self, h => h.setting(name).await)
     }
 
+    /// Writes (or replaces) a setting together with the audit record of the change.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn put_setting(&self, name: &str, value: &[u8], event: AuditEvent<'_>) -> Result<(), StoreError> {
+        dispatch!(self, h => h.put_setting(name, value, event).await)
+    }
+
     /// Writes a setting unless it exists; returns whether this call wrote it. Settings are
     /// write-once, so two processes starting on a new database agree on one value.
     ///

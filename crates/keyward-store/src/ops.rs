@@ -209,6 +209,18 @@ impl Handle {
         Ok(row.map(|(value,)| value))
     }
 
+    pub(crate) async fn put_setting(&self, name: &str, value: &[u8], event: AuditEvent<'_>) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+            .bind(name)
+            .bind(value)
+            .execute(&mut *write.tx)
+            .await?;
+        append_event(&mut write.tx, &event).await?;
+        write.commit().await?;
+        Ok(())
+    }
+
     pub(crate) async fn put_setting_if_absent(&self, name: &str, value: &[u8]) -> Result<bool, StoreError> {
         let mut write = self.begin_write().await?;
         let inserted = sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")

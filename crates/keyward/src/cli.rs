@@ -66,6 +66,52 @@ pub enum Command {
     Sign(SignArgs),
     /// Verify a CMS SignedData against trusted entries; exits with 1 when it does not verify.
     Verify(VerifyArgs),
+    /// Encrypt a file to the active certificates of one or more aliases (CMS EnvelopedData).
+    Encrypt(EncryptArgs),
+    /// Decrypt a CMS EnvelopedData with any valid key (active, or retired within the
+    /// retention period).
+    Decrypt(DecryptArgs),
+    /// Show or change how long retired key pairs stay usable for decryption.
+    Retention(RetentionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EncryptArgs {
+    /// A recipient alias (certificate or key pair); give it several times for several.
+    #[arg(long = "recipient", required = true)]
+    pub recipients: Vec<String>,
+    /// The payload.
+    #[arg(long = "in")]
+    pub input: PathBuf,
+    /// Where to write the encrypted message (DER).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// rsa-oaep (SHA-256), rsa-oaep-sha1, rsa-oaep-sha384, rsa-oaep-sha512 or rsa-pkcs1.
+    #[arg(long, default_value = "rsa-oaep")]
+    pub key_transport: String,
+    /// aes256-cbc, aes128-cbc, aes128-gcm or aes256-gcm.
+    #[arg(long, default_value = "aes256-cbc")]
+    pub content_encryption: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DecryptArgs {
+    /// The encrypted message: DER, BER, PEM or base64.
+    #[arg(long = "in")]
+    pub input: PathBuf,
+    /// Where to write the plaintext.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RetentionArgs {
+    /// New retention in days (admin); below 90 only with --reason.
+    #[arg(long)]
+    pub set: Option<i64>,
+    /// Why; recorded in the audit log.
+    #[arg(long, requires = "set")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Args)]

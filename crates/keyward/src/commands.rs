@@ -11,7 +11,7 @@ use keyward_http::wire::GenerateRequest;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use keyward_http::wire::SignerJson;
+use keyward_http::wire::{EncryptRequest, SignerJson};
 
 use crate::cli::{AuditCommand, Command, Global, KeysCommand, Output, SignArgs, TokenCommand, VerifyArgs};
 use crate::output;
@@ -44,6 +44,30 @@ pub async fn run(global: &Global, command: Command) -> anyhow::Result<ExitCode> 
             if !verify(&client, out, args).await? {
                 return Ok(ExitCode::FAILURE);
             }
+        }
+        Command::Encrypt(args) => {
+            let payload = std::fs::read(&args.input).with_context(|| format!("cannot read {}", args.input.display()))?;
+            let request = EncryptRequest {
+                recipients: args.recipients,
+                data: STANDARD.encode(payload),
+                key_transport: Some(args.key_transport),
+                content_encryption: Some(args.content_encryption),
+            };
+            write_output(Some(&args.out), &client.encrypt(&request).await?, true)?;
+        }
+        Command::Decrypt(args) => {
+            let raw = std::fs::read(&args.input).with_context(|| format!("cannot read {}", args.input.display()))?;
+            let decrypted = client.decrypt(&decode_if_base64(raw)).await?;
+            let content = STANDARD.decode(&decrypted.content).context("the server sent undecodable content")?;
+            write_private_file(&args.out, &content)?;
+            eprintln!("decrypted with {} version {} ({})", decrypted.alias, decrypted.version, decrypted.state);
+        }
+        Command::Retention(args) => {
+            let retention = match args.set {
+                Some(days) => client.set_retention(days, args.reason).await?,
+                None => client.retention().await?,
+            };
+            println!("retired key pairs decrypt for {} days after retirement", retention.days);
         }
         Command::Audit(AuditCommand::Verify) => {
             let verification = client.audit_verify().await?;

@@ -142,3 +142,37 @@ fn openssl_signatures_verify_in_keyward() {
     ok(kw(&["verify", "--in", "two.p7m", "--trust", "partner-ec", "--require", "any"]), "verify any");
     server.stop();
 }
+
+#[test]
+fn encryption_round_trips_with_openssl() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = Server::start(&d.join("data"));
+    let token = admin_token(&d.join("data"));
+    let kw = |args: &[&str]| keyward(&server, &token, d, args);
+    std::fs::write(d.join("plain.txt"), b"salary data, quarterly\n").unwrap();
+    ok(kw(&["keys", "create", "inbound", "--algorithm", "rsa-2048", "--subject", "CN=inbound"]), "create");
+    ok(kw(&["keys", "export", "inbound", "--format", "pem", "--out", "inbound.pem"]), "export certificate");
+    ok(kw(&["keys", "export", "inbound", "--format", "p12", "--password", "pw", "--out", "inbound.p12"]), "export p12");
+    let key = openssl(d, &["pkcs12", "-in", "inbound.p12", "-passin", "pass:pw", "-nocerts", "-noenc", "-out", "inbound.key"]);
+    assert!(key.status.success(), "{}", String::from_utf8_lossy(&key.stderr));
+
+    // keyward encrypts, OpenSSL decrypts: every content encryption and key transport.
+    for (transport, content) in [("rsa-oaep", "aes256-cbc"), ("rsa-pkcs1", "aes128-cbc"), ("rsa-oaep", "aes256-gcm"), ("rsa-oaep-sha1", "aes128-gcm")] {
+        ok(kw(&["encrypt", "--recipient", "inbound", "--in", "plain.txt", "--out", "sealed.p7m", "--key-transport", transport, "--content-encryption", content]), "encrypt");
+        let opened = openssl(d, &["cms", "-decrypt", "-inform", "DER", "-in", "sealed.p7m", "-recip", "inbound.pem", "-inkey", "inbound.key", "-out", "opened.txt"]);
+        assert!(opened.status.success(), "openssl could not decrypt {transport}/{content}: {}", String::from_utf8_lossy(&opened.stderr));
+        assert_eq!(std::fs::read(d.join("opened.txt")).unwrap(), std::fs::read(d.join("plain.txt")).unwrap());
+    }
+
+    // OpenSSL encrypts to two recipients, keyward decrypts with its key.
+    ok(kw(&["keys", "create", "someone-else", "--algorithm", "rsa-2048", "--subject", "CN=else"]), "create");
+    ok(kw(&["keys", "export", "someone-else", "--format", "pem", "--out", "else.pem"]), "export");
+    let sealed = openssl(d, &["cms", "-encrypt", "-binary", "-outform", "DER", "-aes256", "-in", "plain.txt", "-out", "from-openssl.p7m", "else.pem", "inbound.pem"]);
+    assert!(sealed.status.success(), "{}", String::from_utf8_lossy(&sealed.stderr));
+    let decrypt = kw(&["decrypt", "--in", "from-openssl.p7m", "--out", "plain-again.txt"]);
+    ok(decrypt.clone(), "decrypt");
+    assert!(String::from_utf8_lossy(&decrypt.stderr).contains("decrypted with"), "{}", String::from_utf8_lossy(&decrypt.stderr));
+    assert_eq!(std::fs::read(d.join("plain-again.txt")).unwrap(), std::fs::read(d.join("plain.txt")).unwrap());
+    server.stop();
+}
