@@ -78,7 +78,7 @@ async fn retired_keys_decrypt_within_the_retention_period_only() {
     let viewer = Actor::new("auditor", Role::Viewer);
     assert!(keystore.decrypt(&viewer, messages[0].clone()).await.is_err());
     let sealed = keystore
-        .encrypt(&viewer, &[alias.clone()], b"reply".to_vec(), "rsa-oaep".parse().unwrap(), "aes256-gcm".parse().unwrap())
+        .encrypt(&viewer, std::slice::from_ref(&alias), b"reply".to_vec(), "rsa-oaep".parse().unwrap(), "aes256-gcm".parse().unwrap())
         .await
         .unwrap();
     let opened = keystore.decrypt(&developer, sealed).await.unwrap();
