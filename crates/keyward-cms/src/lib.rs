@@ -26,6 +26,7 @@ pub mod envelope;
 pub mod error;
 mod input;
 pub mod sign;
+mod signed_der;
 pub mod verify;
 
 pub use algorithm::{DigestAlgorithm, IncludeCertificates, Require, SignatureScheme};
@@ -43,3 +44,7 @@ mod tests;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod envelope_tests;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod sign_tests;

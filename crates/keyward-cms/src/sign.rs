@@ -6,16 +6,13 @@
 //! DER orders the members of a SET OF by their encoding, so the `SignerInfo`s, the digest
 //! algorithms and the certificates appear in that order, not in the order given.
 
-use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
-use cms::content_info::{CmsVersion, ContentInfo};
-use cms::signed_data::{
-    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
-};
-use der::asn1::{Any, GeneralizedTime, OctetString, SetOfVec, UtcTime};
-use der::{DateTime, Decode, Encode};
-use keyward_crypto::{Chain, KeyKind, PrivateKey, key_mismatch};
+use std::borrow::Cow;
+
+use cms::content_info::CmsVersion;
+use der::asn1::{AnyRef, GeneralizedTime, ObjectIdentifier, OctetStringRef, SetOfVec, UtcTime};
+use der::{DateTime, Decode, Encode, Header, Length, Tag};
+use keyward_crypto::{Certificate, Chain, KeyKind, PrivateKey, key_mismatch};
 use keyward_domain::Timestamp;
-use x509_cert::attr::Attribute;
 use x509_cert::time::Time;
 
 use crate::algorithm::{
@@ -23,6 +20,10 @@ use crate::algorithm::{
     IncludeCertificates, SignatureScheme, signature_identifier,
 };
 use crate::error::CmsError;
+use crate::signed_der::{
+    ContentInfoRef, EncapsulatedContentInfoRef, IssuerAndSerialNumberRef, SignedDataRef,
+    SignerInfoRef, signed_attributes,
+};
 
 /// One signer of a message: a key, its certificate chain and how to sign.
 #[derive(Debug, Clone, Copy)]
@@ -61,60 +62,58 @@ pub fn sign(payload: &[u8], signers: &[Signer<'_>], detached: bool) -> Result<Ve
             "a signed message needs at least one signer".to_owned(),
         ));
     }
-    let mut digest_algorithms = SetOfVec::new();
-    let mut certificates: Vec<CertificateChoices> = Vec::new();
+    let mut digests = Digests::default();
+    let mut certificates: Vec<Cow<'_, [u8]>> = Vec::new();
     let mut signer_infos = Vec::with_capacity(signers.len());
     for signer in signers {
-        let identifier = signer.digest.identifier();
-        if !digest_algorithms.iter().any(|known| known == &identifier) {
-            digest_algorithms
-                .insert(identifier)
-                .map_err(CmsError::internal)?;
-        }
         let included = match signer.include {
             IncludeCertificates::None => &[][..],
             IncludeCertificates::Signer => &signer.chain.certificates()[..1],
             IncludeCertificates::Chain => signer.chain.certificates(),
         };
         for certificate in included {
-            let choice = CertificateChoices::Certificate(
-                x509_cert::Certificate::from_der(certificate.der()).map_err(CmsError::internal)?,
-            );
-            if !certificates.contains(&choice) {
-                certificates.push(choice);
+            let der = certificate_der(certificate)?;
+            if !certificates.contains(&der) {
+                certificates.push(der);
             }
         }
-        signer_infos.push(signer_info(payload, signer)?);
+        signer_infos.push(signer_info(payload, signer, &mut digests)?);
     }
-    let signed = SignedData {
-        version: CmsVersion::V1,
-        digest_algorithms,
-        encap_content_info: EncapsulatedContentInfo {
-            econtent_type: ID_DATA,
-            econtent: if detached {
-                None
-            } else {
-                Some(
-                    Any::encode_from(&OctetString::new(payload).map_err(too_large)?)
-                        .map_err(too_large)?,
-                )
-            },
-        },
-        certificates: if certificates.is_empty() {
-            None
-        } else {
-            Some(CertificateSet(
-                SetOfVec::try_from(certificates).map_err(CmsError::internal)?,
-            ))
-        },
-        crls: None,
-        signer_infos: SignerInfos(SetOfVec::try_from(signer_infos).map_err(CmsError::internal)?),
+    let mut digest_algorithms = SetOfVec::new();
+    for (algorithm, _) in &digests.0 {
+        digest_algorithms
+            .insert(algorithm.identifier())
+            .map_err(CmsError::internal)?;
+    }
+    let certificates = if certificates.is_empty() {
+        None
+    } else {
+        Some(encoded_set(&certificates)?)
     };
-    let info = ContentInfo {
+    let info = ContentInfoRef {
         content_type: ID_SIGNED_DATA,
-        content: Any::encode_from(&signed).map_err(too_large)?,
+        content: SignedDataRef {
+            version: CmsVersion::V1,
+            digest_algorithms,
+            encap_content_info: EncapsulatedContentInfoRef {
+                econtent_type: ID_DATA,
+                econtent: if detached {
+                    None
+                } else {
+                    Some(OctetStringRef::new(payload).map_err(too_large)?)
+                },
+            },
+            certificates,
+            signer_infos: encoded_set(&signer_infos)?,
+        },
     };
-    info.to_der().map_err(too_large)
+    let length = usize::try_from(info.encoded_len().map_err(too_large)?)
+        .map_err(|_| too_large(der::ErrorKind::Overflow.into()))?;
+    // Appending to a Vec (through `std::io::Write`) instead of `encode_to_vec`, which fills
+    // the buffer with zeros first.
+    let mut message = Vec::with_capacity(length);
+    info.encode(&mut message).map_err(too_large)?;
+    Ok(message)
 }
 
 pub(crate) fn too_large(e: der::Error) -> CmsError {
@@ -128,7 +127,51 @@ pub(crate) fn too_large(e: der::Error) -> CmsError {
     }
 }
 
-fn signer_info(payload: &[u8], signer: &Signer<'_>) -> Result<SignerInfo, CmsError> {
+/// The content digests computed so far, one for each digest algorithm, in the order the
+/// signers first use them.
+#[derive(Default)]
+struct Digests(Vec<(DigestAlgorithm, Vec<u8>)>);
+
+impl Digests {
+    /// The `algorithm` digest of `payload`, computed on first use.
+    fn of(&mut self, algorithm: DigestAlgorithm, payload: &[u8]) -> &[u8] {
+        let index = match self.0.iter().position(|(known, _)| *known == algorithm) {
+            Some(index) => index,
+            None => {
+                self.0.push((algorithm, algorithm.digest(payload)));
+                self.0.len() - 1
+            }
+        };
+        &self.0[index].1
+    }
+}
+
+/// A certificate's DER as it goes into the message: as stored when that is canonical DER
+/// (nearly always), otherwise decoded and encoded again.
+fn certificate_der(certificate: &Certificate) -> Result<Cow<'_, [u8]>, CmsError> {
+    if certificate.is_canonical_der() {
+        return Ok(Cow::Borrowed(certificate.der()));
+    }
+    let parsed = x509_cert::Certificate::from_der(certificate.der()).map_err(CmsError::internal)?;
+    Ok(Cow::Owned(parsed.to_der().map_err(CmsError::internal)?))
+}
+
+/// A DER SET OF holding complete encodings, put in DER order.
+fn encoded_set<'a, T: AsRef<[u8]>>(encodings: &'a [T]) -> Result<SetOfVec<AnyRef<'a>>, CmsError> {
+    let members = encodings
+        .iter()
+        .map(|encoding| AnyRef::from_der(encoding.as_ref()))
+        .collect::<der::Result<Vec<_>>>()
+        .map_err(CmsError::internal)?;
+    SetOfVec::try_from(members).map_err(CmsError::internal)
+}
+
+/// The DER of one signer's `SignerInfo`.
+fn signer_info(
+    payload: &[u8],
+    signer: &Signer<'_>,
+    digests: &mut Digests,
+) -> Result<Vec<u8>, CmsError> {
     let leaf = signer.chain.leaf();
     if let Some(problem) = key_mismatch(signer.key, leaf) {
         return Err(CmsError::InvalidParameter(format!(
@@ -137,50 +180,65 @@ fn signer_info(payload: &[u8], signer: &Signer<'_>) -> Result<SignerInfo, CmsErr
         )));
     }
     let scheme = crypto_scheme(signer.key.algorithm(), signer.scheme, signer.digest)?;
-    let parsed = x509_cert::Certificate::from_der(leaf.der()).map_err(CmsError::internal)?;
-    let sid = SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-        issuer: parsed.tbs_certificate().issuer().clone(),
-        serial_number: parsed.tbs_certificate().serial_number().clone(),
-    });
+    let sid = IssuerAndSerialNumberRef {
+        issuer: AnyRef::from_der(leaf.issuer_der()).map_err(CmsError::internal)?,
+        serial_number: AnyRef::from_der(leaf.serial_number_der()).map_err(CmsError::internal)?,
+    };
 
-    let mut attributes = vec![
-        attribute(ID_CONTENT_TYPE, Any::encode_from(&ID_DATA))?,
-        attribute(
-            ID_MESSAGE_DIGEST,
-            Any::encode_from(
-                &OctetString::new(signer.digest.digest(payload)).map_err(CmsError::internal)?,
-            ),
-        )?,
-    ];
+    let digest =
+        OctetStringRef::new(digests.of(signer.digest, payload)).map_err(CmsError::internal)?;
+    let mut attributes = Vec::with_capacity(3);
+    attributes.push(attribute(ID_CONTENT_TYPE, &ID_DATA)?);
+    attributes.push(attribute(ID_MESSAGE_DIGEST, &digest)?);
     if let Some(time) = signer.signing_time {
-        attributes.push(attribute(
-            ID_SIGNING_TIME,
-            Any::encode_from(&signing_time(time)?),
-        )?);
+        attributes.push(attribute(ID_SIGNING_TIME, &signing_time(time)?)?);
     }
-    let signed_attributes = SetOfVec::try_from(attributes).map_err(CmsError::internal)?;
-    let to_be_signed = signed_attributes.to_der().map_err(CmsError::internal)?;
+    let to_be_signed = set_of(&mut attributes)?;
     let signature = signer.key.sign_with(scheme, &to_be_signed)?;
-    Ok(SignerInfo {
+    let info = SignerInfoRef {
         version: CmsVersion::V1,
         sid,
-        digest_alg: signer.digest.identifier(),
-        signed_attrs: Some(signed_attributes),
+        digest_algorithm: signer.digest.identifier(),
+        signed_attributes: signed_attributes(&to_be_signed).map_err(CmsError::internal)?,
         signature_algorithm: signature_identifier(scheme)?,
-        signature: OctetString::new(signature).map_err(CmsError::internal)?,
-        unsigned_attrs: None,
-    })
+        signature: OctetStringRef::new(&signature).map_err(CmsError::internal)?,
+    };
+    let mut encoded = Vec::with_capacity(signature.len() + to_be_signed.len() + 256);
+    info.encode(&mut encoded).map_err(CmsError::internal)?;
+    Ok(encoded)
 }
 
-fn attribute(
-    oid: der::asn1::ObjectIdentifier,
-    value: der::Result<Any>,
-) -> Result<Attribute, CmsError> {
-    let mut values = SetOfVec::new();
-    values
-        .insert(value.map_err(CmsError::internal)?)
+/// The DER of an `Attribute` with one value.
+fn attribute(oid: ObjectIdentifier, value: &impl Encode) -> Result<Vec<u8>, CmsError> {
+    let values = value
+        .encoded_len()
+        .and_then(|length| length.for_tlv(Tag::Set))
         .map_err(CmsError::internal)?;
-    Ok(Attribute { oid, values })
+    let fields =
+        (oid.encoded_len().map_err(CmsError::internal)? + values).map_err(CmsError::internal)?;
+    let mut encoded = Vec::with_capacity(64);
+    Header::new(Tag::Sequence, fields)
+        .encode(&mut encoded)
+        .and_then(|()| oid.encode(&mut encoded))
+        .and_then(|()| Header::new(Tag::Set, value.encoded_len()?).encode(&mut encoded))
+        .and_then(|()| value.encode(&mut encoded))
+        .map_err(CmsError::internal)?;
+    Ok(encoded)
+}
+
+/// The DER of a SET OF from the DER of its members, which it puts in DER order (X.690
+/// §11.6: ascending as octet strings).
+fn set_of(members: &mut [Vec<u8>]) -> Result<Vec<u8>, CmsError> {
+    members.sort_unstable();
+    let length = members.iter().map(Vec::len).sum::<usize>();
+    let mut encoded = Vec::with_capacity(length + 8);
+    Length::try_from(length)
+        .and_then(|length| Header::new(Tag::Set, length).encode(&mut encoded))
+        .map_err(CmsError::internal)?;
+    for member in members.iter() {
+        encoded.extend_from_slice(member);
+    }
+    Ok(encoded)
 }
 
 /// signingTime as RFC 5652 §11.3 asks: UTCTime from 1950 to 2049, GeneralizedTime otherwise.

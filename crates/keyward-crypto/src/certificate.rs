@@ -57,6 +57,9 @@ struct Parsed {
     details: CertificateDetails,
     subject_der: Vec<u8>,
     issuer_der: Vec<u8>,
+    serial_number_der: Vec<u8>,
+    is_canonical_der: bool,
+    key: CertificateKey,
     subject_key_id: Option<Vec<u8>>,
     authority_key_id: Option<Vec<u8>>,
     key_kind: Option<KeyKind>,
@@ -114,6 +117,8 @@ impl Certificate {
         let tbs = rc.tbs_certificate();
         let subject_der = tbs.subject().to_der().map_err(|e| e.to_string())?;
         let issuer_der = tbs.issuer().to_der().map_err(|e| e.to_string())?;
+        let serial_number_der = tbs.serial_number().to_der().map_err(|e| e.to_string())?;
+        let is_canonical_der = rc.to_der().is_ok_and(|encoded| encoded == der);
 
         let mut subject_key_id = None;
         let mut authority_key_id = None;
@@ -135,12 +140,13 @@ impl Certificate {
             hex::encode(&serial[first_significant..])
         };
 
-        let (key_algorithm, key_size_bits, curve, key_kind) = match certificate_key(der) {
-            CertificateKey::Known(kind, _) => match kind {
-                KeyKind::Rsa { bits } => ("RSA".to_owned(), bits, None, Some(kind)),
-                KeyKind::EcP256 => ("EC".to_owned(), 256, Some("P-256".to_owned()), Some(kind)),
-                KeyKind::EcP384 => ("EC".to_owned(), 384, Some("P-384".to_owned()), Some(kind)),
-                KeyKind::Ed25519 => ("Ed25519".to_owned(), 256, None, Some(kind)),
+        let key = certificate_key(der);
+        let (key_algorithm, key_size_bits, curve, key_kind) = match &key {
+            CertificateKey::Known(kind, _) => match *kind {
+                KeyKind::Rsa { bits } => ("RSA".to_owned(), bits, None, Some(*kind)),
+                KeyKind::EcP256 => ("EC".to_owned(), 256, Some("P-256".to_owned()), Some(*kind)),
+                KeyKind::EcP384 => ("EC".to_owned(), 384, Some("P-384".to_owned()), Some(*kind)),
+                KeyKind::Ed25519 => ("Ed25519".to_owned(), 256, None, Some(*kind)),
             },
             CertificateKey::Other(name) => {
                 let bits = cert
@@ -150,7 +156,7 @@ impl Certificate {
                     .unwrap_or(0);
                 match name.strip_prefix("EC ") {
                     Some(curve) => ("EC".to_owned(), bits, Some(curve.to_owned()), None),
-                    None => (name, bits, None, None),
+                    None => (name.clone(), bits, None, None),
                 }
             }
         };
@@ -183,6 +189,9 @@ impl Certificate {
                 details,
                 subject_der,
                 issuer_der,
+                serial_number_der,
+                is_canonical_der,
+                key,
                 subject_key_id,
                 authority_key_id,
                 key_kind,
@@ -265,6 +274,30 @@ impl Certificate {
     /// The subject DN as DER.
     pub fn subject_der(&self) -> &[u8] {
         &self.parsed.subject_der
+    }
+
+    /// The issuer DN as DER.
+    pub fn issuer_der(&self) -> &[u8] {
+        &self.parsed.issuer_der
+    }
+
+    /// The serial number as a DER `INTEGER` (tag, length and value), as it appears in the
+    /// certificate.
+    pub fn serial_number_der(&self) -> &[u8] {
+        &self.parsed.serial_number_der
+    }
+
+    /// Whether [`Certificate::der`] is exactly what a DER encoder writes for the
+    /// certificate's fields, so that it can be copied into other DER structures unchanged.
+    /// Certificates from conforming CAs are; a certificate that is not has to be decoded
+    /// and encoded again first.
+    pub fn is_canonical_der(&self) -> bool {
+        self.parsed.is_canonical_der
+    }
+
+    /// The certificate's public key, for comparison with a private key.
+    pub(crate) fn key(&self) -> &CertificateKey {
+        &self.parsed.key
     }
 }
 

@@ -7,6 +7,7 @@
 //! (PKCS#8 v1/v2, PKCS#1, SEC1), so that stored keys have one encoding.
 
 use std::fmt;
+use std::sync::Arc;
 
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::rand::SystemRandom;
@@ -99,11 +100,15 @@ pub(crate) enum PublicMaterial {
 }
 
 /// A private key, held as PKCS#8 v1 DER in memory that is wiped when dropped.
+///
+/// The key is also kept parsed by aws-lc-rs (which wipes its copy when freed), so that
+/// signing does not read and check the PKCS#8 encoding again every time.
 pub struct PrivateKey {
     der: Zeroizing<Vec<u8>>,
     kind: KeyKind,
     public: PublicMaterial,
     spki_der: Vec<u8>,
+    signer: Arc<Signer>,
 }
 
 impl Clone for PrivateKey {
@@ -113,6 +118,7 @@ impl Clone for PrivateKey {
             kind: self.kind,
             public: self.public.clone(),
             spki_der: self.spki_der.clone(),
+            signer: Arc::clone(&self.signer),
         }
     }
 }
@@ -290,13 +296,14 @@ impl Signer {
 }
 
 impl PrivateKey {
-    fn from_signer(signer: &Signer) -> Result<Self, CryptoError> {
+    fn from_signer(signer: Signer) -> Result<Self, CryptoError> {
         let (public, spki_der) = signer.public()?;
         Ok(Self {
             der: signer.pkcs8_v1()?,
             kind: signer.kind(),
             public,
             spki_der,
+            signer: Arc::new(signer),
         })
     }
 
@@ -330,7 +337,7 @@ impl PrivateKey {
                     .map_err(|_| CryptoError::internal("Ed25519 key generation failed"))?,
             ),
         };
-        Self::from_signer(&signer)
+        Self::from_signer(signer)
     }
 
     /// Reads a PKCS#8 private key (v1 or v2, unencrypted): RSA, EC P-256/P-384 or Ed25519.
@@ -345,7 +352,7 @@ impl PrivateKey {
         let oid = info.algorithm.oid;
         let kind = if oid == oids::RSA_ENCRYPTION {
             let key = RsaKeyPair::from_pkcs8(der).map_err(rsa_rejected)?;
-            return Self::from_signer(&Signer::Rsa(key));
+            return Self::from_signer(Signer::Rsa(key));
         } else if oid == oids::EC_PUBLIC_KEY {
             let curve = info
                 .algorithm
@@ -372,7 +379,7 @@ impl PrivateKey {
                 oids::key_algorithm_name(&oid)
             )));
         };
-        Self::from_signer(&Signer::from_parts(kind, der)?)
+        Self::from_signer(Signer::from_parts(kind, der)?)
     }
 
     /// Reads a PKCS#1 `RSAPrivateKey` (PEM label `RSA PRIVATE KEY`) and converts it to PKCS#8.
@@ -381,7 +388,7 @@ impl PrivateKey {
     /// [`CryptoError::InvalidKey`] / [`CryptoError::UnsupportedKey`] as for PKCS#8.
     pub fn from_pkcs1_der(der: &[u8]) -> Result<Self, CryptoError> {
         let key = RsaKeyPair::from_der(der).map_err(rsa_rejected)?;
-        Self::from_signer(&Signer::Rsa(key))
+        Self::from_signer(Signer::Rsa(key))
     }
 
     /// Reads a SEC1 `ECPrivateKey` (PEM label `EC PRIVATE KEY`) on P-256 or P-384 and
@@ -392,7 +399,7 @@ impl PrivateKey {
     pub fn from_sec1_der(der: &[u8]) -> Result<Self, CryptoError> {
         for kind in [KeyKind::EcP256, KeyKind::EcP384] {
             if let Ok(key) = EcdsaKeyPair::from_private_key_der(ec_algorithm(kind), der) {
-                return Self::from_signer(&Signer::Ec(key, kind));
+                return Self::from_signer(Signer::Ec(key, kind));
             }
         }
         Err(CryptoError::InvalidKey(
@@ -425,13 +432,15 @@ impl PrivateKey {
         &self,
         message: &[u8],
     ) -> Result<(AlgorithmIdentifierOwned, Vec<u8>), CryptoError> {
-        let signer = Signer::from_parts(self.kind, &self.der)?;
-        Ok((signer.signature_algorithm(), signer.sign(message)?))
+        Ok((
+            self.signer.signature_algorithm(),
+            self.signer.sign(message)?,
+        ))
     }
 
     /// The key parsed by aws-lc-rs, ready to sign.
-    pub(crate) fn signer(&self) -> Result<Signer, CryptoError> {
-        Signer::from_parts(self.kind, &self.der)
+    pub(crate) fn signer(&self) -> &Signer {
+        &self.signer
     }
 
     /// The `SubjectPublicKeyInfo` as RustCrypto type.
@@ -458,6 +467,7 @@ fn rsa_rejected(e: impl fmt::Display) -> CryptoError {
 }
 
 /// The public key of a certificate, for comparison with a private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum CertificateKey {
     Known(KeyKind, PublicMaterial),
     Other(String),
@@ -535,15 +545,16 @@ pub(crate) fn bit_length(big_endian: &[u8]) -> u32 {
 /// sentence for the user, such as "the certificate holds an EC P-256 key, the private
 /// key is RSA 2048" or "the certificate's public key differs from the private key's".
 pub fn key_mismatch(key: &PrivateKey, certificate: &Certificate) -> Option<String> {
-    match certificate_key(certificate.der()) {
+    match certificate.key() {
         CertificateKey::Known(kind, material) => {
+            let kind = *kind;
             if kind != key.kind {
                 Some(format!(
                     "the certificate holds {} key, the private key is {}",
                     with_article(kind),
                     key.kind
                 ))
-            } else if &material != key.public_material() {
+            } else if material != key.public_material() {
                 Some("the certificate's public key differs from the private key's".to_owned())
             } else {
                 None
@@ -649,6 +660,17 @@ mod tests {
                 .public_key
                 .is_none()
         );
+    }
+
+    #[test]
+    fn keys_are_shared_between_threads_and_clones_sign() {
+        fn send_and_sync<T: Send + Sync>(_: &T) {}
+        let key = PrivateKey::generate(KeyAlgorithm::Ed25519).unwrap();
+        send_and_sync(&key);
+        let clone = key.clone();
+        drop(key);
+        let (_, signature) = clone.sign(b"message").unwrap();
+        assert_eq!(signature.len(), 64);
     }
 
     #[test]

@@ -103,9 +103,8 @@ impl PrivateKey {
         message: &[u8],
     ) -> Result<Vec<u8>, CryptoError> {
         let kind = self.algorithm();
-        let signer = self.signer()?;
         let rng = SystemRandom::new();
-        match (&signer, scheme) {
+        match (self.signer(), scheme) {
             (Signer::Rsa(key), SignatureScheme::RsaPkcs1v15(_) | SignatureScheme::RsaPss(_)) => {
                 let encoding: &'static dyn RsaEncoding = match scheme {
                     SignatureScheme::RsaPkcs1v15(HashAlgorithm::Sha256) => {

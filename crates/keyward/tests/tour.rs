@@ -49,6 +49,7 @@ fn readme_tour_works_as_written() {
         "partner-a-client version 1: active -> retired",
         "partner-a-client version 1: retired -> staged",
         "partner-a-client version 1: staged -> active",
+        "verified (every signature valid)",
         "audit log intact",
     ] {
         assert!(stdout.contains(expected), "tour output lacks {expected:?}:\n{stdout}");
