@@ -5,8 +5,6 @@
 //! Every enum parses from and displays as the lowercase name the command line and the API
 //! use (`sha256`, `rsa-pss`, `chain`, `any`).
 
-use std::fmt;
-use std::str::FromStr;
 
 use der::asn1::{Any, ObjectIdentifier};
 use der::{Decode, Encode, Sequence};
@@ -106,32 +104,6 @@ impl DigestAlgorithm {
     }
 }
 
-impl fmt::Display for DigestAlgorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            DigestAlgorithm::Sha256 => "sha256",
-            DigestAlgorithm::Sha384 => "sha384",
-            DigestAlgorithm::Sha512 => "sha512",
-        })
-    }
-}
-
-impl FromStr for DigestAlgorithm {
-    type Err = CmsError;
-
-    /// Reads `sha256`, `sha384`, `sha512` (also `SHA-256` and similar spellings).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().replace('-', "").as_str() {
-            "sha256" => Ok(DigestAlgorithm::Sha256),
-            "sha384" => Ok(DigestAlgorithm::Sha384),
-            "sha512" => Ok(DigestAlgorithm::Sha512),
-            _ => Err(CmsError::InvalidParameter(format!(
-                "unknown digest algorithm {s:?}; use sha256, sha384 or sha512"
-            ))),
-        }
-    }
-}
-
 /// How a signer signs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SignatureScheme {
@@ -145,34 +117,6 @@ pub enum SignatureScheme {
     Ed25519,
 }
 
-impl fmt::Display for SignatureScheme {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SignatureScheme::RsaPkcs1v15 => "rsa-pkcs1",
-            SignatureScheme::RsaPss => "rsa-pss",
-            SignatureScheme::Ecdsa => "ecdsa",
-            SignatureScheme::Ed25519 => "ed25519",
-        })
-    }
-}
-
-impl FromStr for SignatureScheme {
-    type Err = CmsError;
-
-    /// Reads `rsa-pkcs1`, `rsa-pss`, `ecdsa`, `ed25519`.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "rsa-pkcs1" => Ok(SignatureScheme::RsaPkcs1v15),
-            "rsa-pss" => Ok(SignatureScheme::RsaPss),
-            "ecdsa" => Ok(SignatureScheme::Ecdsa),
-            "ed25519" => Ok(SignatureScheme::Ed25519),
-            _ => Err(CmsError::InvalidParameter(format!(
-                "unknown signature scheme {s:?}; use rsa-pkcs1, rsa-pss, ecdsa or ed25519"
-            ))),
-        }
-    }
-}
-
 /// Which certificates a signer puts into the message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IncludeCertificates {
@@ -184,32 +128,6 @@ pub enum IncludeCertificates {
     Chain,
 }
 
-impl fmt::Display for IncludeCertificates {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            IncludeCertificates::None => "none",
-            IncludeCertificates::Signer => "signer",
-            IncludeCertificates::Chain => "chain",
-        })
-    }
-}
-
-impl FromStr for IncludeCertificates {
-    type Err = CmsError;
-
-    /// Reads `none`, `signer`, `chain`.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "none" => Ok(IncludeCertificates::None),
-            "signer" => Ok(IncludeCertificates::Signer),
-            "chain" => Ok(IncludeCertificates::Chain),
-            _ => Err(CmsError::InvalidParameter(format!(
-                "unknown certificate choice {s:?}; use none, signer or chain"
-            ))),
-        }
-    }
-}
-
 /// How many signers must be valid for a message to verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Require {
@@ -217,30 +135,6 @@ pub enum Require {
     All,
     /// At least one signer (`any`).
     Any,
-}
-
-impl fmt::Display for Require {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Require::All => "all",
-            Require::Any => "any",
-        })
-    }
-}
-
-impl FromStr for Require {
-    type Err = CmsError;
-
-    /// Reads `all`, `any`.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "all" => Ok(Require::All),
-            "any" => Ok(Require::Any),
-            _ => Err(CmsError::InvalidParameter(format!(
-                "unknown requirement {s:?}; use all or any"
-            ))),
-        }
-    }
 }
 
 /// RSASSA-PSS-params (RFC 4055 §3.1). Fields at their DEFAULT (SHA-1, 20 bytes, trailer 1)
@@ -494,3 +388,8 @@ mod tests {
         }
     }
 }
+
+names!(DigestAlgorithm, "digest algorithm", normalize = |s| super::names::lower(s).replace('-', ""), [DigestAlgorithm::Sha256 => "sha256", DigestAlgorithm::Sha384 => "sha384", DigestAlgorithm::Sha512 => "sha512"]);
+names!(SignatureScheme, "signature scheme", normalize = super::names::lower, [SignatureScheme::RsaPkcs1v15 => "rsa-pkcs1", SignatureScheme::RsaPss => "rsa-pss", SignatureScheme::Ecdsa => "ecdsa", SignatureScheme::Ed25519 => "ed25519"]);
+names!(IncludeCertificates, "certificate choice", normalize = super::names::lower, [IncludeCertificates::None => "none", IncludeCertificates::Signer => "signer", IncludeCertificates::Chain => "chain"]);
+names!(Require, "requirement", normalize = super::names::lower, [Require::All => "all", Require::Any => "any"]);

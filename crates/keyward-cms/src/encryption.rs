@@ -6,8 +6,6 @@
 //! Every enum parses from and displays as the lowercase name the command line and the API
 //! use (`rsa-oaep`, `aes256-gcm`).
 
-use std::fmt;
-use std::str::FromStr;
 
 use aws_lc_rs::aead::{AES_128_GCM, AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::cipher::{
@@ -131,37 +129,6 @@ impl KeyTransport {
     }
 }
 
-impl fmt::Display for KeyTransport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            KeyTransport::RsaOaep(OaepHash::Sha256) => "rsa-oaep",
-            KeyTransport::RsaOaep(OaepHash::Sha1) => "rsa-oaep-sha1",
-            KeyTransport::RsaOaep(OaepHash::Sha384) => "rsa-oaep-sha384",
-            KeyTransport::RsaOaep(OaepHash::Sha512) => "rsa-oaep-sha512",
-            KeyTransport::RsaPkcs1v15 => "rsa-pkcs1",
-        })
-    }
-}
-
-impl FromStr for KeyTransport {
-    type Err = CmsError;
-
-    /// Reads `rsa-oaep` (SHA-256), `rsa-oaep-sha1`, `rsa-oaep-sha256`, `rsa-oaep-sha384`,
-    /// `rsa-oaep-sha512`, `rsa-pkcs1`.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "rsa-oaep" | "rsa-oaep-sha256" => Ok(KeyTransport::RsaOaep(OaepHash::Sha256)),
-            "rsa-oaep-sha1" => Ok(KeyTransport::RsaOaep(OaepHash::Sha1)),
-            "rsa-oaep-sha384" => Ok(KeyTransport::RsaOaep(OaepHash::Sha384)),
-            "rsa-oaep-sha512" => Ok(KeyTransport::RsaOaep(OaepHash::Sha512)),
-            "rsa-pkcs1" => Ok(KeyTransport::RsaPkcs1v15),
-            _ => Err(CmsError::InvalidParameter(format!(
-                "unknown key transport {s:?}; use rsa-oaep, rsa-oaep-sha1, rsa-oaep-sha384, rsa-oaep-sha512 or rsa-pkcs1"
-            ))),
-        }
-    }
-}
-
 /// How the content is encrypted. CBC content goes into an `EnvelopedData`, GCM content
 /// into an `AuthEnvelopedData` (RFC 5083), which also detects changes to the ciphertext.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -207,34 +174,6 @@ impl ContentEncryption {
             ContentEncryption::Aes256Cbc => AES256_CBC,
             ContentEncryption::Aes128Gcm => AES128_GCM,
             ContentEncryption::Aes256Gcm => AES256_GCM,
-        }
-    }
-}
-
-impl fmt::Display for ContentEncryption {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ContentEncryption::Aes128Cbc => "aes128-cbc",
-            ContentEncryption::Aes256Cbc => "aes256-cbc",
-            ContentEncryption::Aes128Gcm => "aes128-gcm",
-            ContentEncryption::Aes256Gcm => "aes256-gcm",
-        })
-    }
-}
-
-impl FromStr for ContentEncryption {
-    type Err = CmsError;
-
-    /// Reads `aes128-cbc`, `aes256-cbc`, `aes128-gcm`, `aes256-gcm`.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "aes128-cbc" => Ok(ContentEncryption::Aes128Cbc),
-            "aes256-cbc" => Ok(ContentEncryption::Aes256Cbc),
-            "aes128-gcm" => Ok(ContentEncryption::Aes128Gcm),
-            "aes256-gcm" => Ok(ContentEncryption::Aes256Gcm),
-            _ => Err(CmsError::InvalidParameter(format!(
-                "unknown content encryption {s:?}; use aes128-cbc, aes256-cbc, aes128-gcm or aes256-gcm"
-            ))),
         }
     }
 }
@@ -717,3 +656,6 @@ mod tests {
         }
     }
 }
+
+names!(KeyTransport, "key transport", normalize = super::names::lower, [KeyTransport::RsaOaep(OaepHash::Sha256) => "rsa-oaep" | "rsa-oaep-sha256", KeyTransport::RsaOaep(OaepHash::Sha1) => "rsa-oaep-sha1", KeyTransport::RsaOaep(OaepHash::Sha384) => "rsa-oaep-sha384", KeyTransport::RsaOaep(OaepHash::Sha512) => "rsa-oaep-sha512", KeyTransport::RsaPkcs1v15 => "rsa-pkcs1"]);
+names!(ContentEncryption, "content encryption", normalize = super::names::lower, [ContentEncryption::Aes128Cbc => "aes128-cbc", ContentEncryption::Aes256Cbc => "aes256-cbc", ContentEncryption::Aes128Gcm => "aes128-gcm", ContentEncryption::Aes256Gcm => "aes256-gcm"]);

@@ -20,6 +20,8 @@
 //! aws-lc-rs directly. Messages are written as DER; DER, BER (indefinite lengths, as
 //! OpenSSL streams), PEM and base64 are read.
 
+#[macro_use]
+mod names;
 pub mod algorithm;
 pub mod encryption;
 pub mod envelope;

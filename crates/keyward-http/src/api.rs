@@ -142,10 +142,6 @@ impl<S: Send + Sync> FromRequestParts<S> for AliasParam {
     }
 }
 
-fn parse_field<T: std::str::FromStr<Err = String>>(field: &str, value: &str) -> Result<T, Problem> {
-    value.parse().map_err(|e: String| Problem::bad_request(format!("{field}: {e}")))
-}
-
 fn parse_named<T>(field: &str, value: &str) -> Result<T, Problem>
 where
     T: std::str::FromStr,
@@ -195,8 +191,8 @@ async fn list_keys(
             Some(days) if days < 0 => return Err(Problem::bad_request("expiring_within must not be negative")),
             other => other,
         },
-        owner: query.owner.as_deref().map(|o| parse_field::<Owner>("owner", o)).transpose()?,
-        kind: query.kind.as_deref().map(|k| parse_field::<EntryKind>("kind", k)).transpose()?,
+        owner: query.owner.as_deref().map(|o| parse_named::<Owner>("owner", o)).transpose()?,
+        kind: query.kind.as_deref().map(|k| parse_named::<EntryKind>("kind", k)).transpose()?,
     };
     let entries = state.keystore.list(&actor, &filter).await?;
     Ok(Json(entries.iter().map(EntrySummaryJson::from).collect()))
@@ -319,7 +315,7 @@ async fn generate(
     AliasParam(alias): AliasParam,
     ApiJson(request): ApiJson<GenerateRequest>,
 ) -> Result<(StatusCode, Json<VersionCreated>), Problem> {
-    let algorithm: KeyAlgorithm = parse_field("algorithm", &request.algorithm)?;
+    let algorithm: KeyAlgorithm = parse_named("algorithm", &request.algorithm)?;
     let days = request.days.unwrap_or(DEFAULT_VALIDITY_DAYS);
     let version = state
         .keystore
@@ -430,7 +426,7 @@ async fn create_token(
     Caller(actor): Caller,
     ApiJson(request): ApiJson<TokenRequest>,
 ) -> Result<(StatusCode, Json<TokenCreated>), Problem> {
-    let role: Role = parse_field("role", &request.role)?;
+    let role: Role = parse_named("role", &request.role)?;
     let token = state.keystore.create_token(&actor, &request.name, role).await?;
     Ok((StatusCode::CREATED, Json(TokenCreated { name: request.name.trim().to_owned(), role: role.to_string(), token })))
 }

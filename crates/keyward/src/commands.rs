@@ -193,22 +193,23 @@ fn decode_if_base64(raw: Vec<u8>) -> Vec<u8> {
     }
 }
 
-/// Reads the input files; several files are joined, which only makes sense for PEM.
+/// Reads the input files; several files are joined, which only makes sense for PEM. A single
+/// file goes as it is (DER and PKCS#12 must not gain a newline).
 fn read_inputs(files: &[std::path::PathBuf]) -> anyhow::Result<Vec<u8>> {
+    let read = |file: &std::path::PathBuf| std::fs::read(file).with_context(|| format!("cannot read {}", file.display()));
+    if let [single] = files {
+        return read(single);
+    }
     let mut joined = Vec::new();
     for file in files {
-        let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-        if files.len() > 1 && !bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+        let bytes = read(file)?;
+        if !bytes.windows(11).any(|w| w == b"-----BEGIN ") {
             bail!("{} is not PEM; only PEM files can be combined with several --file options", file.display());
         }
         joined.extend_from_slice(&bytes);
         if !joined.ends_with(b"\n") {
             joined.push(b'\n');
         }
-    }
-    if files.len() == 1 {
-        // A single file goes as it is (DER and PKCS#12 must not gain a newline).
-        return std::fs::read(&files[0]).with_context(|| format!("cannot read {}", files[0].display()));
     }
     Ok(joined)
 }
