@@ -5,7 +5,6 @@
 //! Every enum parses from and displays as the lowercase name the command line and the API
 //! use (`sha256`, `rsa-pss`, `chain`, `any`).
 
-
 use der::asn1::{Any, ObjectIdentifier};
 use der::{Decode, Encode, Sequence};
 use keyward_crypto::HashAlgorithm;

@@ -6,7 +6,6 @@
 //! Every enum parses from and displays as the lowercase name the command line and the API
 //! use (`rsa-oaep`, `aes256-gcm`).
 
-
 use aws_lc_rs::aead::{AES_128_GCM, AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::cipher::{
     AES_128, AES_256, DecryptionContext, EncryptionContext, PaddedBlockDecryptingKey,

@@ -7,23 +7,20 @@
 //! algorithms and the certificates appear in that order, not in the order given.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
-use cms::content_info::CmsVersion;
-use der::asn1::{AnyRef, GeneralizedTime, ObjectIdentifier, OctetStringRef, SetOfVec, UtcTime};
+use der::asn1::{GeneralizedTime, ObjectIdentifier, OctetStringRef, UtcTime};
 use der::{DateTime, Decode, Encode, Header, Length, Tag};
-use keyward_crypto::{Certificate, Chain, KeyKind, PrivateKey, key_mismatch};
+use keyward_crypto::{Certificate, Chain, HashAlgorithm, KeyKind, PrivateKey, key_mismatch};
 use keyward_domain::Timestamp;
 use x509_cert::time::Time;
 
 use crate::algorithm::{
-    DigestAlgorithm, ID_CONTENT_TYPE, ID_DATA, ID_MESSAGE_DIGEST, ID_SIGNED_DATA, ID_SIGNING_TIME,
+    DigestAlgorithm, ID_CONTENT_TYPE, ID_DATA, ID_MESSAGE_DIGEST, ID_SIGNING_TIME,
     IncludeCertificates, SignatureScheme, signature_identifier,
 };
 use crate::error::CmsError;
-use crate::signed_der::{
-    ContentInfoRef, EncapsulatedContentInfoRef, IssuerAndSerialNumberRef, SignedDataRef,
-    SignerInfoRef, signed_attributes,
-};
+use crate::signed_der::{self, SignedDataParts, SignerInfoParts};
 
 /// One signer of a message: a key, its certificate chain and how to sign.
 #[derive(Debug, Clone, Copy)]
@@ -79,41 +76,21 @@ pub fn sign(payload: &[u8], signers: &[Signer<'_>], detached: bool) -> Result<Ve
         }
         signer_infos.push(signer_info(payload, signer, &mut digests)?);
     }
-    let mut digest_algorithms = SetOfVec::new();
-    for (algorithm, _) in &digests.0 {
-        digest_algorithms
-            .insert(algorithm.identifier())
-            .map_err(CmsError::internal)?;
-    }
-    let certificates = if certificates.is_empty() {
-        None
-    } else {
-        Some(encoded_set(&certificates)?)
-    };
-    let info = ContentInfoRef {
-        content_type: ID_SIGNED_DATA,
-        content: SignedDataRef {
-            version: CmsVersion::V1,
-            digest_algorithms,
-            encap_content_info: EncapsulatedContentInfoRef {
-                econtent_type: ID_DATA,
-                econtent: if detached {
-                    None
-                } else {
-                    Some(OctetStringRef::new(payload).map_err(too_large)?)
-                },
-            },
-            certificates,
-            signer_infos: encoded_set(&signer_infos)?,
-        },
-    };
-    let length = usize::try_from(info.encoded_len().map_err(too_large)?)
-        .map_err(|_| too_large(der::ErrorKind::Overflow.into()))?;
-    // Appending to a Vec (through `std::io::Write`) instead of `encode_to_vec`, which fills
-    // the buffer with zeros first.
-    let mut message = Vec::with_capacity(length);
-    info.encode(&mut message).map_err(too_large)?;
-    Ok(message)
+    let mut digest_algorithms: Vec<&[u8]> = digests
+        .0
+        .iter()
+        .map(|(algorithm, _)| digest_identifier_der(*algorithm))
+        .collect::<Result<Vec<_>, _>>()?;
+    digest_algorithms.sort_unstable();
+    certificates.sort_unstable();
+    signer_infos.sort_unstable();
+    signed_der::content_info(&SignedDataParts {
+        digest_algorithms: &digest_algorithms,
+        content: (!detached).then_some(payload),
+        certificates: &certificates,
+        signer_infos: &signer_infos,
+    })
+    .map_err(too_large)
 }
 
 pub(crate) fn too_large(e: der::Error) -> CmsError {
@@ -156,16 +133,6 @@ fn certificate_der(certificate: &Certificate) -> Result<Cow<'_, [u8]>, CmsError>
     Ok(Cow::Owned(parsed.to_der().map_err(CmsError::internal)?))
 }
 
-/// A DER SET OF holding complete encodings, put in DER order.
-fn encoded_set<'a, T: AsRef<[u8]>>(encodings: &'a [T]) -> Result<SetOfVec<AnyRef<'a>>, CmsError> {
-    let members = encodings
-        .iter()
-        .map(|encoding| AnyRef::from_der(encoding.as_ref()))
-        .collect::<der::Result<Vec<_>>>()
-        .map_err(CmsError::internal)?;
-    SetOfVec::try_from(members).map_err(CmsError::internal)
-}
-
 /// The DER of one signer's `SignerInfo`.
 fn signer_info(
     payload: &[u8],
@@ -180,65 +147,142 @@ fn signer_info(
         )));
     }
     let scheme = crypto_scheme(signer.key.algorithm(), signer.scheme, signer.digest)?;
-    let sid = IssuerAndSerialNumberRef {
-        issuer: AnyRef::from_der(leaf.issuer_der()).map_err(CmsError::internal)?,
-        serial_number: AnyRef::from_der(leaf.serial_number_der()).map_err(CmsError::internal)?,
-    };
-
     let digest =
         OctetStringRef::new(digests.of(signer.digest, payload)).map_err(CmsError::internal)?;
-    let mut attributes = Vec::with_capacity(3);
-    attributes.push(attribute(ID_CONTENT_TYPE, &ID_DATA)?);
-    attributes.push(attribute(ID_MESSAGE_DIGEST, &digest)?);
+    let mut attributes = Attributes::default();
+    attributes.push(ID_CONTENT_TYPE, &ID_DATA)?;
+    attributes.push(ID_MESSAGE_DIGEST, &digest)?;
     if let Some(time) = signer.signing_time {
-        attributes.push(attribute(ID_SIGNING_TIME, &signing_time(time)?)?);
+        attributes.push(ID_SIGNING_TIME, &signing_time(time)?)?;
     }
-    let to_be_signed = set_of(&mut attributes)?;
+    let to_be_signed = attributes.set_of()?;
     let signature = signer.key.sign_with(scheme, &to_be_signed)?;
-    let info = SignerInfoRef {
-        version: CmsVersion::V1,
-        sid,
-        digest_algorithm: signer.digest.identifier(),
-        signed_attributes: signed_attributes(&to_be_signed).map_err(CmsError::internal)?,
-        signature_algorithm: signature_identifier(scheme)?,
-        signature: OctetStringRef::new(&signature).map_err(CmsError::internal)?,
-    };
-    let mut encoded = Vec::with_capacity(signature.len() + to_be_signed.len() + 256);
-    info.encode(&mut encoded).map_err(CmsError::internal)?;
-    Ok(encoded)
+    signed_der::signer_info(&SignerInfoParts {
+        issuer: leaf.issuer_der(),
+        serial_number: leaf.serial_number_der(),
+        digest_algorithm: digest_identifier_der(signer.digest)?,
+        signed_attributes: &to_be_signed,
+        signature_algorithm: signature_identifier_der(scheme)?,
+        signature: &signature,
+    })
+    .map_err(CmsError::internal)
 }
 
-/// The DER of an `Attribute` with one value.
-fn attribute(oid: ObjectIdentifier, value: &impl Encode) -> Result<Vec<u8>, CmsError> {
-    let values = value
-        .encoded_len()
-        .and_then(|length| length.for_tlv(Tag::Set))
-        .map_err(CmsError::internal)?;
-    let fields =
-        (oid.encoded_len().map_err(CmsError::internal)? + values).map_err(CmsError::internal)?;
-    let mut encoded = Vec::with_capacity(64);
-    Header::new(Tag::Sequence, fields)
-        .encode(&mut encoded)
-        .and_then(|()| oid.encode(&mut encoded))
-        .and_then(|()| Header::new(Tag::Set, value.encoded_len()?).encode(&mut encoded))
-        .and_then(|()| value.encode(&mut encoded))
-        .map_err(CmsError::internal)?;
-    Ok(encoded)
+/// Every hash a scheme can name.
+const HASHES: [HashAlgorithm; 3] = [
+    HashAlgorithm::Sha256,
+    HashAlgorithm::Sha384,
+    HashAlgorithm::Sha512,
+];
+
+/// The DER of a digest `AlgorithmIdentifier`, encoded once per process.
+fn digest_identifier_der(digest: DigestAlgorithm) -> Result<&'static [u8], CmsError> {
+    static ENCODED: LazyLock<Vec<(DigestAlgorithm, der::Result<Vec<u8>>)>> = LazyLock::new(|| {
+        DigestAlgorithm::ALL
+            .into_iter()
+            .map(|digest| (digest, digest.identifier().to_der()))
+            .collect()
+    });
+    lookup(&ENCODED, &digest)
 }
 
-/// The DER of a SET OF from the DER of its members, which it puts in DER order (X.690
-/// §11.6: ascending as octet strings).
-fn set_of(members: &mut [Vec<u8>]) -> Result<Vec<u8>, CmsError> {
-    members.sort_unstable();
-    let length = members.iter().map(Vec::len).sum::<usize>();
-    let mut encoded = Vec::with_capacity(length + 8);
-    Length::try_from(length)
-        .and_then(|length| Header::new(Tag::Set, length).encode(&mut encoded))
-        .map_err(CmsError::internal)?;
-    for member in members.iter() {
-        encoded.extend_from_slice(member);
+/// The DER of a signature `AlgorithmIdentifier`, encoded once per process.
+fn signature_identifier_der(
+    scheme: keyward_crypto::SignatureScheme,
+) -> Result<&'static [u8], CmsError> {
+    use keyward_crypto::SignatureScheme as Scheme;
+    static ENCODED: LazyLock<Vec<(Scheme, der::Result<Vec<u8>>)>> = LazyLock::new(|| {
+        let schemes = HASHES
+            .into_iter()
+            .flat_map(|hash| {
+                [
+                    Scheme::RsaPkcs1v15(hash),
+                    Scheme::RsaPss(hash),
+                    Scheme::Ecdsa(hash),
+                ]
+            })
+            .chain([Scheme::Ed25519]);
+        schemes
+            .map(|scheme| {
+                let encoded = signature_identifier(scheme)
+                    .map_err(|_| der::Error::from(der::ErrorKind::Failed))
+                    .and_then(|identifier| identifier.to_der());
+                (scheme, encoded)
+            })
+            .collect()
+    });
+    lookup(&ENCODED, &scheme)
+}
+
+fn lookup<K: PartialEq + std::fmt::Debug>(
+    table: &'static [(K, der::Result<Vec<u8>>)],
+    key: &K,
+) -> Result<&'static [u8], CmsError> {
+    match table.iter().find(|(known, _)| known == key) {
+        Some((_, Ok(encoded))) => Ok(encoded),
+        Some((_, Err(e))) => Err(CmsError::internal(*e)),
+        None => Err(CmsError::internal(format!("no encoding for {key:?}"))),
     }
-    Ok(encoded)
+}
+
+/// Signed attributes being written (at most [`MAX_ATTRIBUTES`]): the DER of each
+/// `Attribute`, one after the other in one buffer.
+#[derive(Default)]
+struct Attributes {
+    encoded: Vec<u8>,
+    /// Where each attribute ends in `encoded`; the first `count` are set.
+    ends: [usize; MAX_ATTRIBUTES],
+    count: usize,
+}
+
+/// contentType, messageDigest and signingTime.
+const MAX_ATTRIBUTES: usize = 3;
+
+impl Attributes {
+    /// Adds an `Attribute` with one value.
+    fn push(&mut self, oid: ObjectIdentifier, value: &impl Encode) -> Result<(), CmsError> {
+        if self.count == MAX_ATTRIBUTES {
+            return Err(CmsError::internal("too many signed attributes"));
+        }
+        let value_length = value.encoded_len().map_err(CmsError::internal)?;
+        let fields = oid
+            .encoded_len()
+            .and_then(|oid| oid + value_length.for_tlv(Tag::Set)?)
+            .map_err(CmsError::internal)?;
+        if self.encoded.capacity() == 0 {
+            self.encoded.reserve(128);
+        }
+        Header::new(Tag::Sequence, fields)
+            .encode(&mut self.encoded)
+            .and_then(|()| oid.encode(&mut self.encoded))
+            .and_then(|()| Header::new(Tag::Set, value_length).encode(&mut self.encoded))
+            .and_then(|()| value.encode(&mut self.encoded))
+            .map_err(CmsError::internal)?;
+        self.ends[self.count] = self.encoded.len();
+        self.count += 1;
+        Ok(())
+    }
+
+    /// The DER of the SET OF the attributes, which it puts in DER order (X.690 §11.6:
+    /// ascending as octet strings).
+    fn set_of(&self) -> Result<Vec<u8>, CmsError> {
+        let mut members: [&[u8]; MAX_ATTRIBUTES] = [&[]; MAX_ATTRIBUTES];
+        let mut start = 0;
+        for (member, &end) in members.iter_mut().zip(&self.ends[..self.count]) {
+            *member = &self.encoded[start..end];
+            start = end;
+        }
+        let members = &mut members[..self.count];
+        members.sort_unstable();
+        let mut encoded = Vec::with_capacity(self.encoded.len() + 8);
+        Length::try_from(self.encoded.len())
+            .and_then(|length| Header::new(Tag::Set, length).encode(&mut encoded))
+            .map_err(CmsError::internal)?;
+        for member in members.iter() {
+            encoded.extend_from_slice(member);
+        }
+        Ok(encoded)
+    }
 }
 
 /// signingTime as RFC 5652 §11.3 asks: UTCTime from 1950 to 2049, GeneralizedTime otherwise.
