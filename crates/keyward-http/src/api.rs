@@ -41,6 +41,7 @@ pub const DEFAULT_VALIDITY_DAYS: u32 = 365;
         (name = "audit", description = "The hash-chained audit log"),
         (name = "messages", description = "CMS signing, verification, encryption and decryption with keystore aliases"),
         (name = "settings", description = "Keystore-wide settings"),
+        (name = "connectivity", description = "Connectivity tests to partners"),
     )
 )]
 pub struct ApiDoc;
@@ -81,6 +82,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(retention, set_retention))
         .routes(routes!(audit_list))
         .routes(routes!(audit_verify))
+        .routes(routes!(tls_test))
 }
 
 // ----- extractors that answer with problem JSON ---------------------------------------------
@@ -608,4 +610,68 @@ async fn audit_list(
 async fn audit_verify(State(state): State<AppState>, Caller(actor): Caller) -> Result<Json<AuditVerifyJson>, Problem> {
     let verification = state.keystore.audit_verify(&actor).await?;
     Ok(Json(AuditVerifyJson::from(&verification)))
+}
+
+/// Most time a connectivity test may wait at each stage.
+const MAX_TEST_TIMEOUT_MS: u64 = 60_000;
+
+/// Test a TLS connection to a partner, optionally presenting a client certificate from an
+/// alias (a staged version too). Needs `developer` or `admin`: the server connects out and
+/// may use a private key.
+#[utoipa::path(post, path = "/api/v1/connectivity/tls", tag = "connectivity", request_body = TlsTestRequest, security(("bearer" = [])),
+    responses((status = 200, body = TlsTestResponse), (status = 400, body = ProblemJson), (status = 403, body = ProblemJson), (status = 404, body = ProblemJson)))]
+async fn tls_test(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiJson(request): ApiJson<TlsTestRequest>,
+) -> Result<Json<TlsTestResponse>, Problem> {
+    use keyward_keystore::VersionChoice;
+    use keyward_runtime::probe::{ProbeOptions, Target, probe};
+    let target = Target::parse(&request.url).map_err(|e| Problem::bad_request(format!("url: {e}")))?;
+    let timeout_ms = request.timeout_ms.unwrap_or(10_000);
+    if timeout_ms == 0 || timeout_ms > MAX_TEST_TIMEOUT_MS {
+        return Err(Problem::bad_request(format!("timeout_ms: {timeout_ms} is outside 1..={MAX_TEST_TIMEOUT_MS}")));
+    }
+    let choice = match request.version.as_deref().unwrap_or("active") {
+        "active" => VersionChoice::Active,
+        "staged" => VersionChoice::Staged,
+        number => VersionChoice::Number(VersionId(number.parse().map_err(|_| {
+            Problem::bad_request(format!("version: {number:?} is neither \"active\", \"staged\" nor a version number"))
+        })?)),
+    };
+    if request.alias.is_none() && request.version.is_some() {
+        return Err(Problem::bad_request("version: a version needs an alias"));
+    }
+    let alias = request.alias.as_deref().map(Alias::parse).transpose()?;
+    let trust_aliases = request.trust.iter().map(|a| Alias::parse(a)).collect::<Result<Vec<_>, _>>()?;
+    let (client, trust) = state
+        .keystore
+        .connectivity_test_material(&actor, alias.as_ref().map(|alias| (alias, choice)), &trust_aliases)
+        .await?;
+    let options = ProbeOptions { client, trust, timeout: std::time::Duration::from_millis(timeout_ms) };
+    let report = probe(&target, &options, state.keystore.now()).await;
+    Ok(Json(TlsTestResponse {
+        url: report.target.to_string(),
+        ok: report.outcome.is_ok(),
+        cause: report.outcome.as_ref().err().map(|f| f.code().to_owned()),
+        failure: report.outcome.as_ref().err().map(ToString::to_string),
+        protocol: report.protocol,
+        cipher_suite: report.cipher_suite,
+        server_chain: report
+            .server_chain
+            .into_iter()
+            .map(|c| ChainCertificateJson {
+                subject: c.subject,
+                issuer: c.issuer,
+                not_before: c.not_before.to_rfc3339(),
+                not_after: c.not_after.to_rfc3339(),
+                valid_now: c.valid_now,
+            })
+            .collect(),
+        server_trusted: report.server_trusted,
+        acceptable_client_cas: report.acceptable_client_cas,
+        presented: report.presented.map(|p| PresentedJson { alias: p.alias.to_string(), version: p.version.0, subject: p.subject }),
+        http_status: report.http_status,
+        elapsed_ms: u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
+    }))
 }

@@ -372,6 +372,14 @@ impl Client {
         self.json(builder).await
     }
 
+    /// Runs a TLS connectivity test on the server.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn tls_test(&self, request: &TlsTestRequest) -> Result<TlsTestResponse, ClientError> {
+        self.json(self.request(Method::POST, &["api", "v1", "connectivity", "tls"])?.json(request)).await
+    }
+
     /// Verifies the audit log.
     ///
     /// # Errors

@@ -552,6 +552,84 @@ redacted_debug!(ImportRequest { staged } secret { data, password });
 redacted_debug!(Pkcs12Request { version } secret { password });
 redacted_debug!(TokenCreated { name, role } secret { token });
 redacted_debug!(SignRequest { signers, detached } secret { data });
+/// A TLS connectivity test.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TlsTestRequest {
+    /// The partner's `https://` URL; the test sends one `GET` for its path.
+    pub url: String,
+    /// Present a client certificate from this key pair alias when the server asks for one.
+    #[serde(default)]
+    pub alias: Option<String>,
+    /// Which version of `alias`: `active` (default), `staged` (the newest staged) or a number.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Aliases whose certificates are trusted for the server; every entry when empty.
+    #[serde(default)]
+    pub trust: Vec<String>,
+    /// Limit for connecting, the handshake and the HTTP answer, each, in milliseconds
+    /// (default 10000, at most 60000).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+/// A certificate of the server's chain.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ChainCertificateJson {
+    /// Subject DN.
+    pub subject: String,
+    /// Issuer DN.
+    pub issuer: String,
+    /// Start of validity (RFC 3339).
+    pub not_before: String,
+    /// End of validity (RFC 3339).
+    pub not_after: String,
+    /// Whether it is valid now.
+    pub valid_now: bool,
+}
+
+/// The client certificate a test presented.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PresentedJson {
+    /// Alias.
+    pub alias: String,
+    /// Version number.
+    pub version: u32,
+    /// Subject DN.
+    pub subject: String,
+}
+
+/// The result of a TLS connectivity test. A test that ran answers 200 whether or not the
+/// handshake succeeded; `ok` and `cause` tell.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TlsTestResponse {
+    /// The URL tested.
+    pub url: String,
+    /// Whether the handshake succeeded and the server answered.
+    pub ok: bool,
+    /// On failure, the cause: `refused`, `timeout`, `name-mismatch`, `untrusted-server`,
+    /// `server-certificate-not-valid-now`, `client-certificate-required`,
+    /// `client-certificate-rejected`, `handshake-alert`, `tls`, `io` or `setup`.
+    pub cause: Option<String>,
+    /// On failure, what happened, for people.
+    pub failure: Option<String>,
+    /// Negotiated protocol version.
+    pub protocol: Option<String>,
+    /// Negotiated cipher suite.
+    pub cipher_suite: Option<String>,
+    /// The server's chain, leaf first.
+    pub server_chain: Vec<ChainCertificateJson>,
+    /// Whether the server's chain is trusted (absent: no chain was received).
+    pub server_trusted: Option<bool>,
+    /// The CAs the server accepts for client certificates (absent: it asked for none).
+    pub acceptable_client_cas: Option<Vec<String>>,
+    /// The client certificate presented.
+    pub presented: Option<PresentedJson>,
+    /// The status line of the server's HTTP answer.
+    pub http_status: Option<String>,
+    /// Duration of the test in milliseconds.
+    pub elapsed_ms: u64,
+}
+
 redacted_debug!(VerifyRequest { trust, require } secret { message, content });
 redacted_debug!(EncryptRequest { recipients, key_transport, content_encryption } secret { data });
 redacted_debug!(DecryptRequest { } secret { message });

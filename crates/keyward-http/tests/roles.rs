@@ -157,6 +157,20 @@ fn cases() -> Vec<Case> {
             expect: [403, 403, 403, 204],
         },
         Case {
+            name: "connectivity test without a client certificate",
+            method: "POST",
+            path: "/api/v1/connectivity/tls",
+            body: |f| Some(json!({"url": "https://127.0.0.1:9/", "trust": [f.t], "timeout_ms": 2000})),
+            expect: [403, 200, 200, 403],
+        },
+        Case {
+            name: "connectivity test with a staged tenant key",
+            method: "POST",
+            path: "/api/v1/connectivity/tls",
+            body: |f| Some(json!({"url": "https://127.0.0.1:9/", "alias": f.t, "version": "staged", "trust": [f.t], "timeout_ms": 2000})),
+            expect: [403, 200, 200, 403],
+        },
+        Case {
             name: "sign with a tenant key",
             method: "POST",
             path: "/api/v1/messages/sign",
@@ -302,6 +316,7 @@ async fn openapi_document_is_public_and_lists_every_endpoint() {
         "/api/v1/messages/encrypt",
         "/api/v1/messages/decrypt",
         "/api/v1/settings/retention",
+        "/api/v1/connectivity/tls",
     ] {
         assert!(paths.contains_key(path), "OpenAPI document lacks {path}");
     }

@@ -11,12 +11,15 @@
 //! - [`service`]: [`Keystore`] and its operations.
 //! - [`views`]: what reads return ([`EntryView`], [`VersionView`], [`EntrySummary`]).
 //! - [`messages`]: CMS signing with aliases' active versions, verification against entries.
+//! - [`material`]: key pairs and trusted certificates for the runtime and the
+//!   connectivity test.
 //! - [`tokens`]: API tokens: generation, hashing, authentication.
 //! - [`clock`]: the [`Clock`] trait, so tests can move time.
 //! - [`error`]: [`KeystoreError`], classified for the HTTP layer.
 
 pub mod clock;
 pub mod error;
+pub mod material;
 pub mod messages;
 pub mod service;
 pub mod tokens;
@@ -24,6 +27,7 @@ pub mod views;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::KeystoreError;
+pub use material::{KeyPairVersion, VersionChoice};
 pub use messages::{Decrypted, SignerRequest};
 pub use service::{Keystore, ListFilter, PublicFormat};
 pub use views::{EntrySummary, EntryView, VersionView};

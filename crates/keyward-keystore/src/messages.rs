@@ -100,15 +100,7 @@ impl Keystore {
         require: Require,
     ) -> Result<(Verification, bool), KeystoreError> {
         authorize(actor.role, Action::Verify, None)?;
-        let entries = if trust.is_empty() {
-            self.store().list_entries().await?
-        } else {
-            let mut entries = Vec::with_capacity(trust.len());
-            for alias in trust {
-                entries.push(self.require_entry(alias).await?);
-            }
-            entries
-        };
+        let entries = self.entries_or_all(trust).await?;
         let now = self.now();
         let retention = self.retention().await?;
         let still_trusted = |until: Option<keyward_domain::Timestamp>| until.is_some_and(|until| retention.still_usable(until, now));

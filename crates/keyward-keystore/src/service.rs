@@ -627,6 +627,18 @@ impl Keystore {
             .ok_or_else(|| DomainError::EntryNotFound { alias: alias.clone() }.into())
     }
 
+    /// The entries named `aliases`, or every entry when `aliases` is empty.
+    pub(crate) async fn entries_or_all(&self, aliases: &[Alias]) -> Result<Vec<Entry>, KeystoreError> {
+        if aliases.is_empty() {
+            return Ok(self.store.list_entries().await?);
+        }
+        let mut entries = Vec::with_capacity(aliases.len());
+        for alias in aliases {
+            entries.push(self.require_entry(alias).await?);
+        }
+        Ok(entries)
+    }
+
     pub(crate) async fn material(&self, alias: &Alias, version: VersionId) -> Result<(Chain, Option<Vec<u8>>), KeystoreError> {
         let material = self.store.material(alias, version).await?.ok_or_else(|| KeystoreError::Corrupt {
             what: format!("{alias} version {version}"),

@@ -184,6 +184,15 @@ impl Store {
         dispatch!(self, h => h.apply(change).await)
     }
 
+    /// The audit log's newest sequence number (0 when empty). Every change is audited, so
+    /// this moves with every change: a cheap check for "anything new?".
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn change_marker(&self) -> Result<i64, StoreError> {
+        dispatch!(self, h => h.change_marker().await)
+    }
+
     /// Stores a new API token (its hash only) and audits it as `tokens.create`.
     ///
     /// # Errors

@@ -300,6 +300,13 @@ impl Handle {
         Ok(count)
     }
 
+    pub(crate) async fn change_marker(&self) -> Result<i64, StoreError> {
+        let head: Option<AuditHead> = sqlx::query_as("SELECT last_seq, last_hash FROM audit_head WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(head.map_or(0, |head| head.last_seq))
+    }
+
     pub(crate) async fn audit_list(&self, limit: i64, before_seq: Option<i64>) -> Result<Vec<AuditRecord>, StoreError> {
         let rows: Vec<AuditRow> = sqlx::query_as(
             "SELECT seq, at, actor, role, action, alias, version, detail, prev_hash, hash \

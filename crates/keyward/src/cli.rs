@@ -73,6 +73,35 @@ pub enum Command {
     Decrypt(DecryptArgs),
     /// Show or change how long retired key pairs stay usable for decryption.
     Retention(RetentionArgs),
+    /// Connectivity tests, run by the server towards a partner.
+    #[command(subcommand)]
+    Test(TestCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TestCommand {
+    /// A TLS handshake to URL and one GET, optionally with a client certificate from an
+    /// alias (a staged version too); exits with 1 when it fails, and says why.
+    Tls(TlsTestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TlsTestArgs {
+    /// The partner's https:// URL.
+    pub url: String,
+    /// Present a client certificate from this key pair alias when the server asks.
+    #[arg(long)]
+    pub alias: Option<String>,
+    /// Which version of the alias: active, staged (the newest staged) or a number.
+    #[arg(long, requires = "alias")]
+    pub version: Option<String>,
+    /// An alias whose certificates are trusted for the server (several allowed); every
+    /// entry by default.
+    #[arg(long = "trust")]
+    pub trust: Vec<String>,
+    /// Limit for connecting, the handshake and the answer, each, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Args)]

@@ -11,9 +11,9 @@ use keyward_http::wire::GenerateRequest;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use keyward_http::wire::{EncryptRequest, SignerJson};
+use keyward_http::wire::{EncryptRequest, SignerJson, TlsTestRequest};
 
-use crate::cli::{AuditCommand, Command, Global, KeysCommand, Output, SignArgs, TokenCommand, VerifyArgs};
+use crate::cli::{AuditCommand, Command, Global, KeysCommand, Output, SignArgs, TestCommand, TokenCommand, VerifyArgs};
 use crate::output;
 
 pub async fn run(global: &Global, command: Command) -> anyhow::Result<ExitCode> {
@@ -68,6 +68,20 @@ pub async fn run(global: &Global, command: Command) -> anyhow::Result<ExitCode> 
                 None => client.retention().await?,
             };
             println!("retired key pairs decrypt for {} days after retirement", retention.days);
+        }
+        Command::Test(TestCommand::Tls(args)) => {
+            let request = TlsTestRequest {
+                url: args.url,
+                alias: args.alias,
+                version: args.version,
+                trust: args.trust,
+                timeout_ms: Some(args.timeout_ms),
+            };
+            let report = client.tls_test(&request).await?;
+            output::tls_test(out, &report);
+            if !report.ok {
+                return Ok(ExitCode::FAILURE);
+            }
         }
         Command::Audit(AuditCommand::Verify) => {
             let verification = client.audit_verify().await?;

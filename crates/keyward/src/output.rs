@@ -1,7 +1,8 @@
 //! How client commands print: aligned tables for people, the API's JSON for scripts.
 
 use keyward_http::wire::{
-    AuditRecordJson, AuditVerifyJson, EntryJson, EntrySummaryJson, TokenCreated, TokenJson, TransitionsJson, VerifyResponse,
+    AuditRecordJson, AuditVerifyJson, EntryJson, EntrySummaryJson, TlsTestResponse, TokenCreated, TokenJson, TransitionsJson,
+    VerifyResponse,
     VersionCreated, VersionJson, to_pretty_json,
 };
 
@@ -225,4 +226,45 @@ pub fn verification(out: Output, result: &VerifyResponse) {
     }
     let requirement = if result.require == "any" { "at least one valid signature" } else { "every signature valid" };
     println!("{} ({requirement})", if result.verified { "verified" } else { "NOT verified" });
+}
+
+/// A TLS connectivity test's report.
+pub fn tls_test(out: Output, report: &TlsTestResponse) {
+    if out == Output::Json {
+        println!("{}", to_pretty_json(report));
+        return;
+    }
+    match (&report.failure, &report.cause) {
+        (Some(failure), Some(cause)) => println!("FAILED ({cause}): {failure}"),
+        _ => println!("ok: {} answered {}", report.url, report.http_status.as_deref().unwrap_or("-")),
+    }
+    if let (Some(protocol), Some(cipher)) = (&report.protocol, &report.cipher_suite) {
+        println!("protocol:      {protocol}, {cipher}");
+    }
+    if !report.server_chain.is_empty() {
+        let trust = match report.server_trusted {
+            Some(true) => "trusted",
+            Some(false) => "NOT trusted",
+            None => "not checked",
+        };
+        println!("server chain:  ({trust})");
+        for certificate in &report.server_chain {
+            let validity = if certificate.valid_now { "valid" } else { "NOT valid now" };
+            println!("  {} (issuer {}; {} .. {}, {validity})", certificate.subject, certificate.issuer, certificate.not_before, certificate.not_after);
+        }
+    }
+    match &report.acceptable_client_cas {
+        None => println!("client certificate: not requested by the server"),
+        Some(cas) if cas.is_empty() => println!("client certificate: requested, any CA"),
+        Some(cas) => {
+            println!("client certificate: requested from these CAs:");
+            for ca in cas {
+                println!("  {ca}");
+            }
+        }
+    }
+    if let Some(presented) = &report.presented {
+        println!("presented:     {} version {} ({})", presented.alias, presented.version, presented.subject);
+    }
+    println!("took {} ms", report.elapsed_ms);
 }

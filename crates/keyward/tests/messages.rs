@@ -9,17 +9,7 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use support::{Server, admin_token};
-
-fn keyward(server: &Server, token: &str, dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keyward"))
-        .args(args)
-        .current_dir(dir)
-        .env("KEYWARD_SERVER", &server.base)
-        .env("KEYWARD_TOKEN", token)
-        .output()
-        .unwrap()
-}
+use support::{Server, admin_token, keyward};
 
 fn ok(output: Output, what: &str) -> String {
     assert!(output.status.success(), "{what} failed:\n{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));

@@ -70,3 +70,14 @@ pub fn serve_command(data_dir: &Path) -> Command {
 pub fn admin_token(data_dir: &Path) -> String {
     std::fs::read_to_string(data_dir.join("admin.token")).expect("admin.token").trim().to_owned()
 }
+
+/// Runs the `keyward` command line against `server` with `token`, in `dir`.
+pub fn keyward(server: &Server, token: &str, dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .args(args)
+        .current_dir(dir)
+        .env("KEYWARD_SERVER", &server.base)
+        .env("KEYWARD_TOKEN", token)
+        .output()
+        .unwrap()
+}
