@@ -25,41 +25,48 @@ impl Alias {
     /// # Errors
     /// [`DomainError::InvalidAlias`] naming the first rule the input breaks.
     pub fn parse(input: &str) -> Result<Self, DomainError> {
-        let invalid = |reason: String| DomainError::InvalidAlias {
-            alias: input.chars().take(80).collect(),
-            reason,
-        };
-        if input.is_empty() {
-            return Err(invalid("an alias must not be empty".into()));
-        }
-        let len = input.chars().count();
-        if len > MAX_ALIAS_LEN {
-            return Err(invalid(format!(
-                "an alias has at most {MAX_ALIAS_LEN} characters, this one has {len}"
-            )));
-        }
-        if let Some((position, bad)) = input
-            .chars()
-            .enumerate()
-            .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-        {
-            return Err(invalid(format!(
-                "character {:?} at position {} is not allowed; use letters a-z, digits, '.', '_' and '-'",
-                bad,
-                position + 1
-            )));
-        }
-        // Checked above: the string is non-empty and ASCII.
-        if !input.as_bytes()[0].is_ascii_alphanumeric() {
-            return Err(invalid("an alias must start with a letter or a digit".into()));
-        }
-        Ok(Self(input.to_ascii_lowercase()))
+        check_name(input, "an alias", MAX_ALIAS_LEN)
+            .map(Self)
+            .map_err(|reason| DomainError::InvalidAlias { alias: input.chars().take(80).collect(), reason })
     }
 
     /// The alias as a string slice.
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Checks a name against the alias rules (1 to `max_len` characters of `a-z 0-9 . _ -`,
+/// upper case folded, starting with a letter or digit) and returns it in lower case, or
+/// the first rule it breaks; `what` names the kind of name in the message ("an alias").
+/// Flow names follow the same rules.
+///
+/// # Errors
+/// The reason, for people.
+pub fn check_name(input: &str, what: &str, max_len: usize) -> Result<String, String> {
+    if input.is_empty() {
+        return Err(format!("{what} must not be empty"));
+    }
+    let len = input.chars().count();
+    if len > max_len {
+        return Err(format!("{what} has at most {max_len} characters, this one has {len}"));
+    }
+    if let Some((position, bad)) = input
+        .chars()
+        .enumerate()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "character {:?} at position {} is not allowed; use letters a-z, digits, '.', '_' and '-'",
+            bad,
+            position + 1
+        ));
+    }
+    // Checked above: the string is non-empty and ASCII.
+    if !input.as_bytes()[0].is_ascii_alphanumeric() {
+        return Err(format!("{what} must start with a letter or a digit"));
+    }
+    Ok(input.to_ascii_lowercase())
 }
 
 impl fmt::Display for Alias {

@@ -104,6 +104,8 @@ pub enum Action {
     Encrypt,
     /// Change keystore-wide settings (the retention of retired keys).
     Configure,
+    /// Deploy, undeploy, stop, start and restart integration flows.
+    ManageFlows,
 }
 
 impl Action {
@@ -125,6 +127,7 @@ impl Action {
             Action::Verify => "verify messages",
             Action::Encrypt => "encrypt messages",
             Action::Configure => "change keystore settings",
+            Action::ManageFlows => "deploy and operate flows",
         }
     }
 }
@@ -143,7 +146,7 @@ pub fn authorize(role: Role, action: Action, owner: Option<Owner>) -> Result<(),
     };
     match (role, action) {
         (_, Read | DownloadPublic | Verify | Encrypt) => Ok(()),
-        (Role::Developer, Sign | Decrypt) => Ok(()),
+        (Role::Developer, Sign | Decrypt | ManageFlows) => Ok(()),
         (Role::Admin, AddVersion | Delete) if owner == Some(Owner::Platform) => {
             forbid("a tenant role cannot change a platform-owned entry's material")
         }
@@ -157,7 +160,7 @@ pub fn authorize(role: Role, action: Action, owner: Option<Owner>) -> Result<(),
         }
         (Role::Platform, _) => forbid("the platform role may only stage versions of platform-owned entries"),
         (Role::Viewer | Role::Developer, _) => {
-            forbid("this role may only read entries, download public material, verify and encrypt (developers also sign and decrypt)")
+            forbid("this role may only read entries, download public material, verify and encrypt (developers also sign, decrypt and operate flows)")
         }
     }
 }
@@ -207,9 +210,9 @@ mod tests {
     use super::*;
     use Action::*;
 
-    const ACTIONS: [Action; 15] = [
+    const ACTIONS: [Action; 16] = [
         Read, DownloadPublic, ExportPrivateKey, CreateRequest, AddVersion, Activate, Restore,
-        Delete, ManageTokens, ReadAudit, Sign, Decrypt, Verify, Encrypt, Configure,
+        Delete, ManageTokens, ReadAudit, Sign, Decrypt, Verify, Encrypt, Configure, ManageFlows,
     ];
 
     /// Expected outcome per (role, action) for a tenant-owned entry, for a platform-owned
@@ -217,7 +220,7 @@ mod tests {
     fn expected(role: Role, action: Action) -> &'static str {
         match (role, action) {
             (_, Read | DownloadPublic | Verify | Encrypt) => "TPN",
-            (Role::Developer, Sign | Decrypt) => "TPN",
+            (Role::Developer, Sign | Decrypt | ManageFlows) => "TPN",
             (Role::Admin, AddVersion | Delete) => "TN",
             (Role::Admin, _) => "TPN",
             (Role::Platform, AddVersion | CreateRequest) => "PN",

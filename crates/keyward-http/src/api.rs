@@ -42,6 +42,7 @@ pub const DEFAULT_VALIDITY_DAYS: u32 = 365;
         (name = "messages", description = "CMS signing, verification, encryption and decryption with keystore aliases"),
         (name = "settings", description = "Keystore-wide settings"),
         (name = "connectivity", description = "Connectivity tests to partners"),
+        (name = "flows", description = "Deployed flows, runtime nodes and where aliases are used"),
     )
 )]
 pub struct ApiDoc;
@@ -83,6 +84,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(audit_list))
         .routes(routes!(audit_verify))
         .routes(routes!(tls_test))
+        .merge(crate::flows::routes())
 }
 
 // ----- extractors that answer with problem JSON ---------------------------------------------

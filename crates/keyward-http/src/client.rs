@@ -372,6 +372,63 @@ impl Client {
         self.json(builder).await
     }
 
+    /// Deploys a flow file.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn deploy_flow(&self, source: &str) -> Result<FlowJson, ClientError> {
+        let request = DeployRequest { source: source.to_owned() };
+        self.json(self.request(Method::POST, &["api", "v1", "flows"])?.json(&request)).await
+    }
+
+    /// The deployed flows.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn flows(&self) -> Result<Vec<FlowJson>, ClientError> {
+        self.json(self.request(Method::GET, &["api", "v1", "flows"])?).await
+    }
+
+    /// One deployed flow.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn flow(&self, name: &str) -> Result<FlowJson, ClientError> {
+        self.json(self.request(Method::GET, &["api", "v1", "flows", name])?).await
+    }
+
+    /// Stops, starts or restarts a flow (`operation`: stop, start, restart).
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn change_flow(&self, name: &str, operation: &str) -> Result<FlowJson, ClientError> {
+        self.json(self.request(Method::POST, &["api", "v1", "flows", name, operation])?).await
+    }
+
+    /// Undeploys a flow.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn undeploy_flow(&self, name: &str) -> Result<(), ClientError> {
+        self.send(self.request(Method::DELETE, &["api", "v1", "flows", name])?).await.map(drop)
+    }
+
+    /// The runtime nodes.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn nodes(&self) -> Result<Vec<NodeJson>, ClientError> {
+        self.json(self.request(Method::GET, &["api", "v1", "nodes"])?).await
+    }
+
+    /// Where an alias is used.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn usage(&self, alias: &str) -> Result<UsageJson, ClientError> {
+        self.json(self.request(Method::GET, &["api", "v1", "usage", alias])?).await
+    }
+
     /// Runs a TLS connectivity test on the server.
     ///
     /// # Errors

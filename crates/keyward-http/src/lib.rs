@@ -10,12 +10,14 @@
 //! - [`problem`]: errors as problem JSON (RFC 9457).
 //! - [`auth`]: bearer tokens to callers.
 //! - [`api`]: the handlers and the OpenAPI document.
+//! - [`flows`]: flow operations, nodes and where-used; the node endpoint `POST /flows/NAME`.
 //! - [`server`]: [`server::router`] and [`server::serve`] (`run(listener, shutdown)` style).
 //! - [`client`]: the typed client.
 
 pub mod api;
 pub mod auth;
 pub mod client;
+pub mod flows;
 pub mod problem;
 pub mod server;
 pub mod wire;

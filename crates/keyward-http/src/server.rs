@@ -11,6 +11,8 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use keyward_keystore::Keystore;
+use keyward_runtime::node::Node;
+use keyward_runtime::operations::Flows;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
@@ -25,18 +27,42 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 pub struct AppState {
     /// The keystore service.
     pub keystore: Keystore,
+    /// Flow operations.
+    pub flows: Flows,
+    /// The node this server runs, if any.
+    pub node: Option<Arc<Node>>,
     openapi: Arc<utoipa::openapi::OpenApi>,
 }
 
-/// The complete application: API routes, the OpenAPI document and health check.
+/// The complete application without a node: API routes, the OpenAPI document and health
+/// check.
 pub fn router(keystore: Keystore) -> Router {
+    router_with_node(keystore, None)
+}
+
+/// The complete application; with a node, also `POST /flows/{name}`.
+pub fn router_with_node(keystore: Keystore, node: Option<Arc<Node>>) -> Router {
     let (api, openapi) = crate::api::routes().split_for_parts();
-    let state = AppState { keystore, openapi: Arc::new(openapi) };
+    let state = AppState { flows: Flows::new(keystore.clone()), keystore, node, openapi: Arc::new(openapi) };
     Router::new()
         .merge(api)
+        .route("/flows/{name}", axum::routing::post(crate::flows::run_flow))
         .route("/api/openapi.json", get(openapi_document))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "no such API endpoint") })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// What an extra node serves: `POST /flows/{name}` and `/healthz`; no API.
+pub fn node_router(keystore: Keystore, node: Arc<Node>) -> Router {
+    let (_, openapi) = crate::api::routes().split_for_parts();
+    let state = AppState { flows: Flows::new(keystore.clone()), keystore, node: Some(node), openapi: Arc::new(openapi) };
+    Router::new()
+        .route("/flows/{name}", axum::routing::post(crate::flows::run_flow))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "a node serves only /flows/NAME") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -63,5 +89,18 @@ pub async fn serve(
     keystore: Keystore,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(keystore)).with_graceful_shutdown(shutdown).await
+    serve_router(listener, router(keystore), shutdown).await
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then finishes in-flight
+/// requests.
+///
+/// # Errors
+/// I/O errors of the listener.
+pub async fn serve_router(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
 }

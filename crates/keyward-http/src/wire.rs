@@ -630,6 +630,98 @@ pub struct TlsTestResponse {
     pub elapsed_ms: u64,
 }
 
+/// A flow file to deploy.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeployRequest {
+    /// The flow file (TOML).
+    pub source: String,
+}
+
+/// A deployed flow.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FlowJson {
+    /// Name; senders post to `/flows/NAME` on any node.
+    pub name: String,
+    /// `started` or `stopped`.
+    pub state: String,
+    /// Moves on every deploy and restart; nodes rebuild the flow when it does.
+    pub generation: i64,
+    /// When it was last deployed (RFC 3339).
+    pub deployed_at: String,
+    /// Who deployed it.
+    pub deployed_by: String,
+    /// When its state last changed (RFC 3339).
+    pub updated_at: String,
+    /// Who changed it.
+    pub updated_by: String,
+    /// The flow file.
+    pub source: String,
+}
+
+/// A runtime node.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct NodeJson {
+    /// Node id.
+    pub id: String,
+    /// Where it serves `/flows/NAME`.
+    pub address: String,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// Its last heartbeat (RFC 3339).
+    pub heartbeat_at: String,
+    /// Seconds since that heartbeat.
+    pub seconds_since_heartbeat: i64,
+    /// The keystore change marker it has applied.
+    pub applied_marker: i64,
+    /// Whether that is the current marker.
+    pub in_sync: bool,
+    /// Its flows as `name:state:gGENERATION`.
+    pub flows: String,
+}
+
+/// A place in a deployed flow that uses an alias.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeclaredUseJson {
+    /// The flow.
+    pub flow: String,
+    /// The 1-based step, when in a step.
+    pub step: Option<usize>,
+    /// What the place is.
+    pub place: String,
+    /// The flow's receiver URL.
+    pub partner: String,
+    /// Whether it is "any valid key" rather than the alias by name.
+    pub any_valid_key: bool,
+}
+
+/// Uses that nodes observed.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ObservedUseJson {
+    /// The flow.
+    pub flow: String,
+    /// The alias.
+    pub alias: String,
+    /// The version used.
+    pub version: u32,
+    /// The receiver URL.
+    pub partner: String,
+    /// How many messages.
+    pub count: i64,
+    /// The last one (RFC 3339).
+    pub last_used: String,
+}
+
+/// Where an alias is used.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UsageJson {
+    /// The alias.
+    pub alias: String,
+    /// Places in deployed flows.
+    pub declared: Vec<DeclaredUseJson>,
+    /// What nodes observed.
+    pub observed: Vec<ObservedUseJson>,
+}
+
 redacted_debug!(VerifyRequest { trust, require } secret { message, content });
 redacted_debug!(EncryptRequest { recipients, key_transport, content_encryption } secret { data });
 redacted_debug!(DecryptRequest { } secret { message });

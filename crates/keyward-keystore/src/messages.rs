@@ -234,7 +234,7 @@ impl Keystore {
 }
 
 /// The digest that goes with a key when the caller names none.
-fn default_digest(key: KeyKind) -> DigestAlgorithm {
+pub fn default_digest(key: KeyKind) -> DigestAlgorithm {
     match key {
         KeyKind::Ed25519 => DigestAlgorithm::Sha512,
         KeyKind::EcP384 => DigestAlgorithm::Sha384,

@@ -44,6 +44,7 @@ pub struct ClientKey {
     alias: Alias,
     version: VersionId,
     subject: String,
+    pair: KeyPairVersion,
     certified: Arc<CertifiedKey>,
     /// The subject and issuer names (DER) of every certificate in the chain: a server
     /// that names one of them as an acceptable CA accepts this chain.
@@ -92,6 +93,7 @@ impl ClientKey {
             alias: pair.alias.clone(),
             version: pair.version,
             subject: pair.chain.leaf().subject(),
+            pair: pair.clone(),
             certified: Arc::new(CertifiedKey::new(chain, signing_key)),
             names,
         })
@@ -110,6 +112,11 @@ impl ClientKey {
     /// The leaf certificate's subject.
     pub fn subject(&self) -> &str {
         &self.subject
+    }
+
+    /// The key pair version itself, for signing.
+    pub fn pair(&self) -> &KeyPairVersion {
+        &self.pair
     }
 
     /// Whether a server that accepts client certificates from the CAs named `hints` (DER

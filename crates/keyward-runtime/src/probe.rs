@@ -443,21 +443,26 @@ fn summary(der: &[u8], now: Timestamp) -> CertificateSummary {
 /// A distinguished name for people, from its DER (with or without the SEQUENCE header).
 fn name_text(der: &[u8]) -> String {
     use x509_parser::prelude::FromDer;
-    let parsed = x509_parser::x509::X509Name::from_der(der).map(|(_, name)| name.to_string());
-    parsed.or_else(|_| {
-        let mut wrapped = Vec::with_capacity(der.len() + 4);
-        wrapped.push(0x30);
-        match u8::try_from(der.len()) {
-            Ok(short) if short < 0x80 => wrapped.push(short),
-            _ => {
-                let length = u16::try_from(der.len()).unwrap_or(u16::MAX).to_be_bytes();
-                wrapped.extend_from_slice(&[0x82, length[0], length[1]]);
-            }
+    let read = |bytes: &[u8]| {
+        x509_parser::x509::X509Name::from_der(bytes)
+            .ok()
+            .filter(|(rest, _)| rest.is_empty())
+            .map(|(_, name)| name.to_string())
+            .filter(|text| !text.is_empty())
+    };
+    let mut wrapped = Vec::with_capacity(der.len() + 4);
+    wrapped.push(0x30);
+    match u8::try_from(der.len()) {
+        Ok(short) if short < 0x80 => wrapped.push(short),
+        _ => {
+            let length = u16::try_from(der.len()).unwrap_or(u16::MAX).to_be_bytes();
+            wrapped.extend_from_slice(&[0x82, length[0], length[1]]);
         }
-        wrapped.extend_from_slice(der);
-        x509_parser::x509::X509Name::from_der(&wrapped).map(|(_, name)| name.to_string())
-    })
-    .unwrap_or_else(|_| format!("(unreadable name, {} bytes)", der.len()))
+    }
+    wrapped.extend_from_slice(der);
+    read(der)
+        .or_else(|| read(&wrapped))
+        .unwrap_or_else(|| format!("(unreadable name, {} bytes)", der.len()))
 }
 
 /// What the verifier saw of the server.
@@ -552,6 +557,7 @@ mod tests {
         let full = certificate.subject_der();
         assert!(name_text(full).contains("CN=Partner CA"));
         assert!(name_text(&full[2..]).contains("CN=Partner CA"));
-        assert!(name_text(b"\x30\x05\x01").starts_with("(unreadable name"));
+        let unreadable = name_text(b"\x04\x01\x00");
+        assert!(unreadable.starts_with("(unreadable name"), "{unreadable}");
     }
 }

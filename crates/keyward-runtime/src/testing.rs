@@ -71,6 +71,9 @@ impl Ca {
     }
 }
 
+/// What a partner received: the client certificate's subject and the body of each request.
+pub type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// A partner HTTPS server on 127.0.0.1.
 pub struct Partner {
     /// Where it listens.
@@ -79,6 +82,9 @@ pub struct Partner {
     pub server_ca: Certificate,
     /// Subjects of the client certificates of the requests it answered, in order.
     pub seen: Arc<Mutex<Vec<String>>>,
+    /// The requests it answered: the client certificate's subject and the body. Every
+    /// answer is 200 with the client certificate's subject as body.
+    pub bodies: Received,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -121,12 +127,15 @@ impl Partner {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let bodies = Arc::new(Mutex::new(Vec::new()));
         let recorded = Arc::clone(&seen);
+        let recorded_bodies = Arc::clone(&bodies);
         let task = tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else { return };
                 let acceptor = acceptor.clone();
                 let recorded = Arc::clone(&recorded);
+                let recorded_bodies = Arc::clone(&recorded_bodies);
                 tokio::spawn(async move {
                     let Ok(mut tls) = acceptor.accept(tcp).await else { return };
                     let subject = tls
@@ -134,22 +143,46 @@ impl Partner {
                         .1
                         .peer_certificates()
                         .and_then(|chain| chain.first())
-                        .map(|leaf| Certificate::from_der(leaf).unwrap().subject());
-                    let mut request = Vec::new();
-                    let mut buffer = [0u8; 1024];
-                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match tls.read(&mut buffer).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => request.extend_from_slice(&buffer[..n]),
+                        .map(|leaf| Certificate::from_der(leaf).unwrap().subject())
+                        .unwrap_or_default();
+                    // HTTP/1.1 with keep-alive: requests until the client closes.
+                    let mut buffer = Vec::new();
+                    let mut chunk = [0u8; 8192];
+                    loop {
+                        let head_end = loop {
+                            if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                                break end + 4;
+                            }
+                            match tls.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                            }
+                        };
+                        let head = String::from_utf8_lossy(&buffer[..head_end]).to_ascii_lowercase();
+                        let length: usize = head
+                            .lines()
+                            .find_map(|line| line.strip_prefix("content-length:"))
+                            .and_then(|value| value.trim().parse().ok())
+                            .unwrap_or(0);
+                        while buffer.len() < head_end + length {
+                            match tls.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        let body = buffer[head_end..head_end + length].to_vec();
+                        buffer.drain(..head_end + length);
+                        recorded.lock().unwrap().push(subject.clone());
+                        recorded_bodies.lock().unwrap().push((subject.clone(), body));
+                        let answer = format!("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{}", subject.len(), subject);
+                        if tls.write_all(answer.as_bytes()).await.is_err() {
+                            return;
                         }
                     }
-                    recorded.lock().unwrap().push(subject.unwrap_or_default());
-                    let _ = tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await;
-                    let _ = tls.shutdown().await;
                 });
             }
         });
-        Partner { addr, server_ca: server_ca.certificate.clone(), seen, task }
+        Partner { addr, server_ca: server_ca.certificate.clone(), seen, bodies, task }
     }
 
     /// Its URL with `path`.

@@ -45,7 +45,7 @@ pub use error::StoreError;
 pub use model::{
     AuditEvent,
     AuditProblem, AuditRecord, AuditVerification, EntryChange, EntryOp, NewToken, NewVersion,
-    StoredMaterial, TokenRecord,
+    FlowChange, FlowRecord, FlowState, NodeRecord, StoredMaterial, TokenRecord, UsageRecord,
 };
 
 /// keyward's storage: a pool of connections to a SQLite or PostgreSQL database.
@@ -70,6 +70,46 @@ macro_rules! dispatch {
             Backend::Postgres($h) => $body,
         }
     };
+}
+
+/// How often a SQLite [`ChangeFeed`] reads the change marker (one row by primary key).
+pub const SQLITE_CHECK: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Tells when the store's change marker moves; see [`Store::change_feed`].
+pub struct ChangeFeed {
+    store: Store,
+    listener: Option<sqlx::postgres::PgListener>,
+}
+
+impl fmt::Debug for ChangeFeed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChangeFeed").field("listening", &self.listener.is_some()).finish_non_exhaustive()
+    }
+}
+
+impl ChangeFeed {
+    /// Waits until the change marker is greater than `after`, or `limit` has passed;
+    /// returns the marker then.
+    ///
+    /// # Errors
+    /// Database errors; a PostgreSQL feed whose connection failed should be replaced.
+    pub async fn wait(&mut self, after: i64, limit: std::time::Duration) -> Result<i64, StoreError> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            // Read after listening started, so a change committed in between is not missed.
+            let marker = self.store.change_marker().await?;
+            if marker > after || tokio::time::Instant::now() >= deadline {
+                return Ok(marker);
+            }
+            match &mut self.listener {
+                Some(listener) => match tokio::time::timeout_at(deadline, listener.recv()).await {
+                    Ok(Ok(_)) | Err(_) => {}
+                    Ok(Err(e)) => return Err(e.into()),
+                },
+                None => tokio::time::sleep(SQLITE_CHECK.min(deadline - tokio::time::Instant::now())).await,
+            }
+        }
+    }
 }
 
 impl fmt::Debug for Store {
@@ -191,6 +231,103 @@ impl Store {
     /// Database errors.
     pub async fn change_marker(&self) -> Result<i64, StoreError> {
         dispatch!(self, h => h.change_marker().await)
+    }
+
+    /// Deploys a flow: inserts it, or replaces the source of the flow of the same name;
+    /// it becomes started with the next generation. Audited as `flows.deploy`.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn deploy_flow(&self, name: &str, source: &str, actor: &Actor, at: Timestamp) -> Result<FlowRecord, StoreError> {
+        dispatch!(self, h => h.deploy_flow(name, source, actor, at).await)
+    }
+
+    /// Stops, starts or restarts a flow. Audited as `flows.stop`, `flows.start` or
+    /// `flows.restart`.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown flow, database errors.
+    pub async fn set_flow_state(&self, name: &str, change: FlowChange, actor: &Actor, at: Timestamp) -> Result<FlowRecord, StoreError> {
+        dispatch!(self, h => h.set_flow_state(name, change, actor, at).await)
+    }
+
+    /// Removes a flow. Audited as `flows.undeploy`.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown flow, database errors.
+    pub async fn undeploy_flow(&self, name: &str, actor: &Actor, at: Timestamp) -> Result<(), StoreError> {
+        dispatch!(self, h => h.undeploy_flow(name, actor, at).await)
+    }
+
+    /// Every deployed flow, by name.
+    ///
+    /// # Errors
+    /// Database errors, [`StoreError::Corrupt`] for unreadable rows.
+    pub async fn flows(&self) -> Result<Vec<FlowRecord>, StoreError> {
+        dispatch!(self, h => h.flows().await)
+    }
+
+    /// One deployed flow.
+    ///
+    /// # Errors
+    /// Database errors, [`StoreError::Corrupt`] for unreadable rows.
+    pub async fn flow(&self, name: &str) -> Result<Option<FlowRecord>, StoreError> {
+        dispatch!(self, h => h.flow(name).await)
+    }
+
+    /// Writes a node's heartbeat (not audited: it does not move the change marker).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn heartbeat(&self, node: &NodeRecord) -> Result<(), StoreError> {
+        dispatch!(self, h => h.heartbeat(node).await)
+    }
+
+    /// Every node that has written a heartbeat, by id.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        dispatch!(self, h => h.nodes().await)
+    }
+
+    /// Forgets a node (when it stops).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn remove_node(&self, id: &str) -> Result<(), StoreError> {
+        dispatch!(self, h => h.remove_node(id).await)
+    }
+
+    /// Adds observed uses: counts add up per (flow, alias, version, partner), the last use
+    /// is the latest. Not audited.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn record_usage(&self, records: &[UsageRecord]) -> Result<(), StoreError> {
+        dispatch!(self, h => h.record_usage(records).await)
+    }
+
+    /// Observed uses, of one alias or of all.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn usage(&self, alias: Option<&str>) -> Result<Vec<UsageRecord>, StoreError> {
+        dispatch!(self, h => h.usage(alias).await)
+    }
+
+    /// A feed that tells when the change marker moves: PostgreSQL `LISTEN` on the channel
+    /// every change notifies at commit, SQLite a check of the marker every
+    /// [`SQLITE_CHECK`].
+    ///
+    /// # Errors
+    /// Database errors (PostgreSQL: the listening connection).
+    pub async fn change_feed(&self) -> Result<ChangeFeed, StoreError> {
+        let listener = match &self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(h) => Some(h.change_listener().await?),
+        };
+        Ok(ChangeFeed { store: self.clone(), listener })
     }
 
     /// Stores a new API token (its hash only) and audits it as `tokens.create`.

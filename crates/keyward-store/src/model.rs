@@ -1,10 +1,11 @@
 //! The values passed into and out of [`crate::Store`]: changes to apply, stored material,
-//! tokens and audit records.
+//! tokens, audit records, and the runtime's deployed flows, nodes and observed uses.
 //!
 //! Types that carry sealed private keys or token hashes implement `Debug` by hand so that
 //! logging them shows sizes, never bytes.
 
 use std::fmt;
+use std::str::FromStr;
 
 use keyward_domain::{
     Actor, Alias, EntryKind, Owner, Revision, Role, Timestamp, Transition, VersionId, VersionState,
@@ -256,4 +257,225 @@ pub struct AuditEvent<'a> {
     pub version: Option<VersionId>,
     /// Details.
     pub detail: &'a str,
+}
+
+/// Whether a deployed flow takes messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowState {
+    /// Running on every node.
+    Started,
+    /// Stopped on every node; senders get 503.
+    Stopped,
+}
+
+impl FlowState {
+    /// The state's name as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowState::Started => "started",
+            FlowState::Stopped => "stopped",
+        }
+    }
+}
+
+impl std::str::FromStr for FlowState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "started" => Ok(FlowState::Started),
+            "stopped" => Ok(FlowState::Stopped),
+            other => Err(format!("unknown flow state {other:?}")),
+        }
+    }
+}
+
+/// A change of a deployed flow's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowChange {
+    /// To stopped.
+    Stop,
+    /// To started.
+    Start,
+    /// To started, with a new generation: nodes rebuild the flow and its connections.
+    Restart,
+}
+
+/// A deployed flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowRecord {
+    /// Its name.
+    pub name: String,
+    /// The flow file, verbatim.
+    pub source: String,
+    /// Started or stopped.
+    pub state: FlowState,
+    /// Moves on every deploy and restart; nodes rebuild the flow when it does.
+    pub generation: i64,
+    /// When it was last deployed.
+    pub deployed_at: Timestamp,
+    /// Who deployed it.
+    pub deployed_by: String,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+    /// Who changed it.
+    pub updated_by: String,
+}
+
+/// A runtime node's heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRecord {
+    /// Its id.
+    pub id: String,
+    /// Where it serves `/flows/NAME`.
+    pub address: String,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// Its last heartbeat.
+    pub heartbeat_at: Timestamp,
+    /// The change marker it has applied.
+    pub applied_marker: i64,
+    /// Its own summary of its flows.
+    pub flows: String,
+}
+
+/// Uses of one alias version by one flow towards one partner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRecord {
+    /// The flow.
+    pub flow: String,
+    /// The alias.
+    pub alias: String,
+    /// The version.
+    pub version: u32,
+    /// The partner (receiver URL).
+    pub partner: String,
+    /// How many messages.
+    pub count: i64,
+    /// The last one.
+    pub last_used: Timestamp,
+}
+
+/// Whether a deployed flow takes messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FlowState {
+    /// Running: nodes pass its messages on.
+    Started,
+    /// Deployed but halted: nodes refuse its messages until it is started again.
+    Stopped,
+}
+
+impl FlowState {
+    /// The state's name as used in the API and in storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowState::Started => "started",
+            FlowState::Stopped => "stopped",
+        }
+    }
+}
+
+impl fmt::Display for FlowState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for FlowState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [FlowState::Started, FlowState::Stopped]
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| format!("unknown flow state {s:?}; expected one of started, stopped"))
+    }
+}
+
+/// A change of a deployed flow's state, applied by [`crate::Store::set_flow_state`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FlowChange {
+    /// The flow becomes [`FlowState::Stopped`]; its generation stays.
+    Stop,
+    /// The flow becomes [`FlowState::Started`]; its generation stays.
+    Start,
+    /// The flow becomes [`FlowState::Started`] and its generation moves, so that every node
+    /// rebuilds it.
+    Restart,
+}
+
+impl FlowChange {
+    /// The audit action recording this change: `flows.stop`, `flows.start` or
+    /// `flows.restart`.
+    pub fn audit_action(self) -> &'static str {
+        match self {
+            FlowChange::Stop => "flows.stop",
+            FlowChange::Start => "flows.start",
+            FlowChange::Restart => "flows.restart",
+        }
+    }
+
+    /// The state the flow is in after the change.
+    pub fn state(self) -> FlowState {
+        match self {
+            FlowChange::Stop => FlowState::Stopped,
+            FlowChange::Start | FlowChange::Restart => FlowState::Started,
+        }
+    }
+}
+
+/// A deployed flow: the state every runtime node converges to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowRecord {
+    /// The flow's unique name.
+    pub name: String,
+    /// The flow file (TOML), stored verbatim.
+    pub source: String,
+    /// Whether it takes messages.
+    pub state: FlowState,
+    /// Moves on every deploy and restart, from 1; nodes rebuild a flow when it moves.
+    pub generation: i64,
+    /// When the current source was deployed.
+    pub deployed_at: Timestamp,
+    /// Who deployed the current source.
+    pub deployed_by: String,
+    /// When the flow last changed (deploy, stop, start or restart).
+    pub updated_at: Timestamp,
+    /// Who last changed it.
+    pub updated_by: String,
+}
+
+/// A runtime node as it last reported itself with [`crate::Store::heartbeat`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRecord {
+    /// The node's unique id.
+    pub id: String,
+    /// Where the node serves `/flows/NAME`.
+    pub address: String,
+    /// When the node started.
+    pub started_at: Timestamp,
+    /// When it last reported.
+    pub heartbeat_at: Timestamp,
+    /// The change marker ([`crate::Store::change_marker`]) the node has applied.
+    pub applied_marker: i64,
+    /// The node's own summary of its flows, e.g. `orders:started:g3 billing:stopped:g1`.
+    pub flows: String,
+}
+
+/// How often a flow used one version of an alias with one partner, as nodes observed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRecord {
+    /// The flow.
+    pub flow: String,
+    /// The alias used.
+    pub alias: String,
+    /// Its version.
+    pub version: u32,
+    /// The partner (the flow's receiver).
+    pub partner: String,
+    /// How many uses: passed to [`crate::Store::record_usage`], the uses since the last
+    /// report; read back, the total.
+    pub count: i64,
+    /// When it was last used.
+    pub last_used: Timestamp,
 }

@@ -484,7 +484,7 @@ fn transition_audit_version(transitions: &[Transition]) -> Option<VersionId> {
 
 /// Locks the audit head and appends a record for an event that changes no entry; returns
 /// its `seq`.
-async fn append_event(conn: &mut Conn, event: &AuditEvent<'_>) -> Result<i64, StoreError> {
+pub(crate) async fn append_event(conn: &mut Conn, event: &AuditEvent<'_>) -> Result<i64, StoreError> {
     let head = lock_audit_head(conn).await?;
     let fields = AuditFields {
         at: event.at.millis(),
@@ -523,5 +523,6 @@ async fn append_audit(conn: &mut Conn, head: AuditHead, fields: &AuditFields<'_>
         .bind(hash.as_slice())
         .execute(&mut *conn)
         .await?;
+    super::notify_change(conn, seq).await?;
     Ok(seq)
 }

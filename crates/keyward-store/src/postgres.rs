@@ -21,6 +21,9 @@ use crate::rows::AuditHead;
 #[allow(clippy::duplicate_mod)]
 #[path = "ops.rs"]
 mod ops;
+#[allow(clippy::duplicate_mod)]
+#[path = "runtime_ops.rs"]
+mod runtime_ops;
 
 /// The connection type the shared statements run on.
 pub(crate) type Conn = sqlx::PgConnection;
@@ -113,4 +116,23 @@ async fn lock_audit_head(conn: &mut Conn) -> Result<AuditHead, StoreError> {
         .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| StoreError::corrupt("the audit head row is missing"))
+}
+
+/// The channel on which every committed change is announced (its audit seq as payload).
+pub(crate) const CHANGES_CHANNEL: &str = "keyward_changes";
+
+/// Announces the change `seq` on [`CHANGES_CHANNEL`]; PostgreSQL delivers it when the
+/// transaction commits, and not at all when it rolls back.
+async fn notify_change(conn: &mut Conn, seq: i64) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_notify($1, $2)").bind(CHANGES_CHANNEL).bind(seq.to_string()).execute(&mut *conn).await?;
+    Ok(())
+}
+
+impl Handle {
+    /// A listener for [`CHANGES_CHANNEL`].
+    pub(crate) async fn change_listener(&self) -> Result<sqlx::postgres::PgListener, StoreError> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        listener.listen(CHANGES_CHANNEL).await?;
+        Ok(listener)
+    }
 }

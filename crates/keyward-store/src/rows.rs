@@ -2,8 +2,10 @@
 //!
 //! Row types hold exactly what the columns hold (`i64` milliseconds, names as text); the
 //! conversions parse names back with `FromStr` and report anything unreadable as
-//! [`StoreError::Corrupt`]. The `FromRow` derives are generic over the row type, so both
-//! backends share these definitions.
+//! [`StoreError::Corrupt`]. Lists are sorted here rather than in SQL, so that both
+//! backends order names the same way (byte order) whatever the database's collation. The
+//! `FromRow` derives are generic over the row type, so both backends share these
+//! definitions.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -11,7 +13,7 @@ use std::str::FromStr;
 use keyward_domain::{Alias, Entry, Revision, Timestamp, Version, VersionId};
 
 use crate::error::StoreError;
-use crate::model::{AuditRecord, TokenRecord};
+use crate::model::{AuditRecord, FlowRecord, NodeRecord, TokenRecord, UsageRecord};
 
 /// A row of `entries`.
 #[derive(Debug, sqlx::FromRow)]
@@ -60,6 +62,41 @@ pub(crate) struct AuditRow {
     pub(crate) detail: String,
     pub(crate) prev_hash: Vec<u8>,
     pub(crate) hash: Vec<u8>,
+}
+
+/// A row of `flows`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct FlowRow {
+    pub(crate) name: String,
+    pub(crate) source: String,
+    pub(crate) state: String,
+    pub(crate) generation: i64,
+    pub(crate) deployed_at: i64,
+    pub(crate) deployed_by: String,
+    pub(crate) updated_at: i64,
+    pub(crate) updated_by: String,
+}
+
+/// A row of `nodes`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct NodeRow {
+    pub(crate) id: String,
+    pub(crate) address: String,
+    pub(crate) started_at: i64,
+    pub(crate) heartbeat_at: i64,
+    pub(crate) applied_marker: i64,
+    pub(crate) flows: String,
+}
+
+/// A row of `flow_usage`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct UsageRow {
+    pub(crate) flow: String,
+    pub(crate) alias: String,
+    pub(crate) version: i64,
+    pub(crate) partner: String,
+    pub(crate) count: i64,
+    pub(crate) last_used: i64,
 }
 
 /// The single row of `audit_head`.
@@ -158,4 +195,146 @@ impl AuditRow {
             hash: hex::encode(&self.hash),
         })
     }
+}
+
+/// A row of `flows`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct FlowRow {
+    pub(crate) name: String,
+    pub(crate) source: String,
+    pub(crate) state: String,
+    pub(crate) generation: i64,
+    pub(crate) deployed_at: i64,
+    pub(crate) deployed_by: String,
+    pub(crate) updated_at: i64,
+    pub(crate) updated_by: String,
+}
+
+impl FlowRow {
+    pub(crate) fn into_record(self) -> Result<crate::model::FlowRecord, StoreError> {
+        Ok(crate::model::FlowRecord {
+            state: parse_name("flows.state", &self.state)?,
+            name: self.name,
+            source: self.source,
+            generation: self.generation,
+            deployed_at: keyward_domain::Timestamp::from_millis(self.deployed_at),
+            deployed_by: self.deployed_by,
+            updated_at: keyward_domain::Timestamp::from_millis(self.updated_at),
+            updated_by: self.updated_by,
+        })
+    }
+}
+
+/// A row of `nodes`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct NodeRow {
+    pub(crate) id: String,
+    pub(crate) address: String,
+    pub(crate) started_at: i64,
+    pub(crate) heartbeat_at: i64,
+    pub(crate) applied_marker: i64,
+    pub(crate) flows: String,
+}
+
+impl NodeRow {
+    pub(crate) fn into_record(self) -> crate::model::NodeRecord {
+        crate::model::NodeRecord {
+            id: self.id,
+            address: self.address,
+            started_at: keyward_domain::Timestamp::from_millis(self.started_at),
+            heartbeat_at: keyward_domain::Timestamp::from_millis(self.heartbeat_at),
+            applied_marker: self.applied_marker,
+            flows: self.flows,
+        }
+    }
+}
+
+/// A row of `flow_usage`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct UsageRow {
+    pub(crate) flow: String,
+    pub(crate) alias: String,
+    pub(crate) version: i64,
+    pub(crate) partner: String,
+    pub(crate) count: i64,
+    pub(crate) last_used: i64,
+}
+
+impl UsageRow {
+    pub(crate) fn into_record(self) -> Result<crate::model::UsageRecord, StoreError> {
+        Ok(crate::model::UsageRecord {
+            version: u32::try_from(self.version)
+                .map_err(|_| StoreError::corrupt(format!("flow_usage.version {} is out of range", self.version)))?,
+            flow: self.flow,
+            alias: self.alias,
+            partner: self.partner,
+            count: self.count,
+            last_used: keyward_domain::Timestamp::from_millis(self.last_used),
+        })
+    }
+}
+
+impl FlowRow {
+    pub(crate) fn into_record(self) -> Result<FlowRecord, StoreError> {
+        Ok(FlowRecord {
+            state: parse_name("flows.state", &self.state)?,
+            name: self.name,
+            source: self.source,
+            generation: self.generation,
+            deployed_at: Timestamp::from_millis(self.deployed_at),
+            deployed_by: self.deployed_by,
+            updated_at: Timestamp::from_millis(self.updated_at),
+            updated_by: self.updated_by,
+        })
+    }
+}
+
+impl NodeRow {
+    pub(crate) fn into_record(self) -> NodeRecord {
+        NodeRecord {
+            id: self.id,
+            address: self.address,
+            started_at: Timestamp::from_millis(self.started_at),
+            heartbeat_at: Timestamp::from_millis(self.heartbeat_at),
+            applied_marker: self.applied_marker,
+            flows: self.flows,
+        }
+    }
+}
+
+impl UsageRow {
+    pub(crate) fn into_record(self) -> Result<UsageRecord, StoreError> {
+        Ok(UsageRecord {
+            version: version_id(self.version)?.0,
+            flow: self.flow,
+            alias: self.alias,
+            partner: self.partner,
+            count: self.count,
+            last_used: Timestamp::from_millis(self.last_used),
+        })
+    }
+}
+
+/// Sorts flows by name, in byte order on both backends (see [`assemble`]).
+pub(crate) fn flows(rows: Vec<FlowRow>) -> Result<Vec<FlowRecord>, StoreError> {
+    let mut out = rows.into_iter().map(FlowRow::into_record).collect::<Result<Vec<_>, _>>()?;
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// Sorts nodes by id, in byte order on both backends.
+pub(crate) fn nodes(rows: Vec<NodeRow>) -> Vec<NodeRecord> {
+    let mut out: Vec<NodeRecord> = rows.into_iter().map(NodeRow::into_record).collect();
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out
+}
+
+/// Sorts uses by flow, alias, version and partner, in byte order on both backends.
+pub(crate) fn usage(rows: Vec<UsageRow>) -> Result<Vec<UsageRecord>, StoreError> {
+    let mut out = rows.into_iter().map(UsageRow::into_record).collect::<Result<Vec<_>, _>>()?;
+    out.sort_by(|a, b| {
+        (a.flow.as_str(), a.alias.as_str(), a.version, a.partner.as_str())
+            .cmp(&(b.flow.as_str(), b.alias.as_str(), b.version, b.partner.as_str()))
+    });
+    Ok(out)
 }

@@ -24,6 +24,9 @@ use crate::rows::AuditHead;
 #[allow(clippy::duplicate_mod)]
 #[path = "ops.rs"]
 mod ops;
+#[allow(clippy::duplicate_mod)]
+#[path = "runtime_ops.rs"]
+mod runtime_ops;
 
 /// The connection type the shared statements run on.
 pub(crate) type Conn = sqlx::SqliteConnection;
@@ -118,4 +121,11 @@ async fn lock_audit_head(conn: &mut Conn) -> Result<AuditHead, StoreError> {
         .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| StoreError::corrupt("the audit head row is missing"))
+}
+
+/// Nothing to do: SQLite has no notifications; followers check the audit head instead
+/// (see `ChangeFeed`).
+#[allow(clippy::unused_async)]
+async fn notify_change(_conn: &mut Conn, _seq: i64) -> Result<(), StoreError> {
+    Ok(())
 }

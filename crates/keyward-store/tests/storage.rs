@@ -15,7 +15,9 @@ use keyward_domain::{
     Actor, Alias, Entry, EntryKind, Owner, Revision, Role, Timestamp, Transition, VersionId,
     VersionState,
 };
-use keyward_store::{EntryChange, EntryOp, NewToken, NewVersion, Store, StoreError};
+use keyward_store::{
+    EntryChange, EntryOp, FlowChange, FlowState, NewToken, NewVersion, NodeRecord, Store, StoreError, UsageRecord,
+};
 use sqlx::Connection;
 
 const POSTGRES_ENV: &str = "KEYWARD_TEST_POSTGRES_URL";
@@ -143,6 +145,9 @@ suite!(
     restore_keeps_active_until,
     transition_from_a_changed_state_conflicts,
     unreadable_values_are_corrupt,
+    flows_deploy_stop_start_restart_undeploy,
+    heartbeats_and_usage_do_not_move_the_change_marker,
+    the_change_feed_wakes_on_changes_from_another_store,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -471,6 +476,86 @@ async fn two_stores_share_one_database(h: &Harness) {
     assert_eq!(verification.problem, None);
     assert_eq!(verification.records, 1 + u64::from(CONTENDERS) + 1 + u64::from(CONTENDERS));
     stores[1].close().await;
+}
+
+async fn flows_deploy_stop_start_restart_undeploy(h: &Harness) {
+    let store = &h.store;
+    let marker = store.change_marker().await.unwrap();
+    let flow = store.deploy_flow("orders", "name = \"orders\"\n", &admin(), at(1)).await.unwrap();
+    assert_eq!((flow.state, flow.generation, flow.deployed_by.as_str()), (FlowState::Started, 1, "alice"));
+    assert!(store.change_marker().await.unwrap() > marker, "a deploy moves the change marker");
+    let flow = store.deploy_flow("orders", "name = \"orders\"\n# v2\n", &admin(), at(2)).await.unwrap();
+    assert_eq!((flow.generation, flow.source.contains("v2")), (2, true));
+    let flow = store.set_flow_state("orders", FlowChange::Stop, &admin(), at(3)).await.unwrap();
+    assert_eq!((flow.state, flow.generation), (FlowState::Stopped, 2));
+    let flow = store.set_flow_state("orders", FlowChange::Start, &admin(), at(4)).await.unwrap();
+    assert_eq!((flow.state, flow.generation), (FlowState::Started, 2));
+    let flow = store.set_flow_state("orders", FlowChange::Restart, &admin(), at(5)).await.unwrap();
+    assert_eq!((flow.state, flow.generation, flow.updated_at), (FlowState::Started, 3, at(5)));
+    store.deploy_flow("billing", "name = \"billing\"\n", &admin(), at(6)).await.unwrap();
+    let names: Vec<String> = store.flows().await.unwrap().into_iter().map(|f| f.name).collect();
+    assert_eq!(names, ["billing", "orders"]);
+    assert!(store.set_flow_state("nope", FlowChange::Stop, &admin(), at(7)).await.unwrap_err().is_not_found());
+    assert!(store.undeploy_flow("nope", &admin(), at(7)).await.unwrap_err().is_not_found());
+    store.undeploy_flow("orders", &admin(), at(8)).await.unwrap();
+    assert_eq!(store.flow("orders").await.unwrap(), None);
+    let actions: Vec<String> = store.audit_list(10, None).await.unwrap().into_iter().map(|r| r.action).collect();
+    for action in ["flows.deploy", "flows.stop", "flows.start", "flows.restart", "flows.undeploy"] {
+        assert!(actions.iter().any(|a| a == action), "{action} in {actions:?}");
+    }
+    assert_eq!(store.audit_verify().await.unwrap().problem, None);
+}
+
+async fn heartbeats_and_usage_do_not_move_the_change_marker(h: &Harness) {
+    let store = &h.store;
+    let marker = store.change_marker().await.unwrap();
+    let mut node = NodeRecord {
+        id: "node-a".into(),
+        address: "http://127.0.0.1:1".into(),
+        started_at: at(1),
+        heartbeat_at: at(2),
+        applied_marker: marker,
+        flows: "orders:started:g1".into(),
+    };
+    store.heartbeat(&node).await.unwrap();
+    node.heartbeat_at = at(3);
+    store.heartbeat(&node).await.unwrap();
+    assert_eq!(store.nodes().await.unwrap(), vec![node.clone()]);
+    let usage = |alias: &str, count, last| UsageRecord {
+        flow: "orders".into(),
+        alias: alias.into(),
+        version: 2,
+        partner: "https://partner".into(),
+        count,
+        last_used: at(last),
+    };
+    store.record_usage(&[usage("tls", 3, 10), usage("sign", 1, 10)]).await.unwrap();
+    store.record_usage(&[usage("tls", 2, 5)]).await.unwrap();
+    assert_eq!(store.usage(Some("tls")).await.unwrap(), vec![usage("tls", 5, 10)]);
+    assert_eq!(store.usage(None).await.unwrap().len(), 2);
+    assert_eq!(store.change_marker().await.unwrap(), marker);
+    store.remove_node("node-a").await.unwrap();
+    assert!(store.nodes().await.unwrap().is_empty());
+}
+
+async fn the_change_feed_wakes_on_changes_from_another_store(h: &Harness) {
+    let other = h.reopen().await;
+    let mut feed = h.store.change_feed().await.unwrap();
+    let marker = h.store.change_marker().await.unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(feed.wait(marker, std::time::Duration::from_millis(200)).await.unwrap(), marker);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(190));
+    let writer = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        other.deploy_flow("orders", "name = \"orders\"\n", &admin(), at(1)).await.unwrap();
+        other
+    });
+    let started = std::time::Instant::now();
+    let moved = feed.wait(marker, std::time::Duration::from_secs(5)).await.unwrap();
+    let waited = started.elapsed();
+    assert!(moved > marker);
+    assert!(waited < std::time::Duration::from_secs(1), "woke after {waited:?}");
+    writer.await.unwrap().close().await;
 }
 
 async fn delete_removes_material(h: &Harness) {

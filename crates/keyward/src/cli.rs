@@ -76,6 +76,72 @@ pub enum Command {
     /// Connectivity tests, run by the server towards a partner.
     #[command(subcommand)]
     Test(TestCommand),
+    /// Integration flows: deploy, list, show, stop, start, restart, undeploy.
+    #[command(subcommand)]
+    Flows(FlowsCommand),
+    /// Runtime nodes: each node's last heartbeat, the keystore change it applied, its flows.
+    #[command(subcommand)]
+    Nodes(NodesCommand),
+    /// Where an alias is used: flows that name it, flows that use any valid key, and what
+    /// the nodes observed (count and last use per flow, version and partner).
+    Usage {
+        /// The alias.
+        alias: String,
+    },
+    /// Run an extra runtime node against the database of a server.
+    Node(NodeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FlowsCommand {
+    /// Deploy a flow file (TOML), or replace the deployed flow of the same name. An invalid
+    /// file or an unknown alias is refused with the line and field; nothing is deployed.
+    Deploy {
+        /// The flow file.
+        file: PathBuf,
+    },
+    /// The deployed flows.
+    List,
+    /// One flow with its file.
+    Show {
+        /// The flow's name.
+        name: String,
+    },
+    /// Stop a flow on every node; its senders get 503 with Retry-After.
+    Stop(FlowTarget),
+    /// Start a stopped flow on every node.
+    Start(FlowTarget),
+    /// Restart a flow on every node (it is rebuilt, its connections replaced).
+    Restart(FlowTarget),
+    /// Remove a flow from every node.
+    Undeploy(FlowTarget),
+}
+
+#[derive(Debug, Args)]
+pub struct FlowTarget {
+    /// The flow's name.
+    pub name: String,
+    /// Apply on every node (the only choice: deployment state is shared by all nodes).
+    #[arg(long)]
+    pub all_nodes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NodesCommand {
+    /// Every node that has written a heartbeat.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    #[command(flatten)]
+    pub keystore: KeystoreArgs,
+    /// Address to serve /flows/NAME on.
+    #[arg(long, env = "KEYWARD_NODE_LISTEN", default_value = "127.0.0.1:7448")]
+    pub listen: SocketAddr,
+    /// The node's id (default: node-PORT).
+    #[arg(long)]
+    pub id: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,6 +264,9 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "KEYWARD_LISTEN", default_value = "127.0.0.1:7447")]
     pub listen: SocketAddr,
+    /// The id of the node the server runs (default: serve-PORT).
+    #[arg(long)]
+    pub node_id: Option<String>,
 }
 
 /// Where a server's keystore lives.

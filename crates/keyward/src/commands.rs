@@ -13,14 +13,14 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use keyward_http::wire::{EncryptRequest, SignerJson, TlsTestRequest};
 
-use crate::cli::{AuditCommand, Command, Global, KeysCommand, Output, SignArgs, TestCommand, TokenCommand, VerifyArgs};
+use crate::cli::{AuditCommand, Command, FlowsCommand, Global, KeysCommand, NodesCommand, Output, SignArgs, TestCommand, TokenCommand, VerifyArgs};
 use crate::output;
 
 pub async fn run(global: &Global, command: Command) -> anyhow::Result<ExitCode> {
     let client = Client::new(&global.server, global.token.clone())?;
     let out = global.output;
     match command {
-        Command::Serve(_) | Command::Token(TokenCommand::Issue { .. }) => {
+        Command::Serve(_) | Command::Node(_) | Command::Token(TokenCommand::Issue { .. }) => {
             unreachable!("server-side commands are handled in main")
         }
         Command::Token(TokenCommand::Create { role, name }) => {
@@ -83,6 +83,9 @@ pub async fn run(global: &Global, command: Command) -> anyhow::Result<ExitCode> 
                 return Ok(ExitCode::FAILURE);
             }
         }
+        Command::Flows(command) => flows(&client, out, command).await?,
+        Command::Nodes(NodesCommand::List) => output::nodes(out, &client.nodes().await?),
+        Command::Usage { alias } => output::usage(out, &client.usage(&alias).await?),
         Command::Audit(AuditCommand::Verify) => {
             let verification = client.audit_verify().await?;
             output::audit_verify(out, &verification);
@@ -92,6 +95,30 @@ pub async fn run(global: &Global, command: Command) -> anyhow::Result<ExitCode> 
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn flows(client: &Client, out: Output, command: FlowsCommand) -> anyhow::Result<()> {
+    match command {
+        FlowsCommand::Deploy { file } => {
+            let source = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let flow = client.deploy_flow(&source).await?;
+            output::flow_changed(out, &flow, "deployed");
+        }
+        FlowsCommand::List => output::flows(out, &client.flows().await?),
+        FlowsCommand::Show { name } => output::flow(out, &client.flow(&name).await?),
+        FlowsCommand::Stop(target) => output::flow_changed(out, &client.change_flow(&target.name, "stop").await?, "stopped"),
+        FlowsCommand::Start(target) => output::flow_changed(out, &client.change_flow(&target.name, "start").await?, "started"),
+        FlowsCommand::Restart(target) => {
+            output::flow_changed(out, &client.change_flow(&target.name, "restart").await?, "restarted");
+        }
+        FlowsCommand::Undeploy(target) => {
+            client.undeploy_flow(&target.name).await?;
+            if out == Output::Table {
+                println!("undeployed {} from every node", target.name);
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn keys(client: &Client, out: Output, command: KeysCommand) -> anyhow::Result<()> {

@@ -37,6 +37,7 @@ fn main() -> ExitCode {
 async fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         cli::Command::Serve(args) => serve::run(args).await.map(|()| ExitCode::SUCCESS),
+        cli::Command::Node(args) => serve::run_node(args).await.map(|()| ExitCode::SUCCESS),
         cli::Command::Token(cli::TokenCommand::Issue { keystore, role, name, out }) => {
             serve::issue_token(&keystore, &role, &name, out.as_deref()).await.map(|()| ExitCode::SUCCESS)
         }

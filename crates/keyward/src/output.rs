@@ -1,7 +1,7 @@
 //! How client commands print: aligned tables for people, the API's JSON for scripts.
 
 use keyward_http::wire::{
-    AuditRecordJson, AuditVerifyJson, EntryJson, EntrySummaryJson, TlsTestResponse, TokenCreated, TokenJson, TransitionsJson,
+    AuditRecordJson, AuditVerifyJson, EntryJson, FlowJson, NodeJson, UsageJson, EntrySummaryJson, TlsTestResponse, TokenCreated, TokenJson, TransitionsJson,
     VerifyResponse,
     VersionCreated, VersionJson, to_pretty_json,
 };
@@ -267,4 +267,88 @@ pub fn tls_test(out: Output, report: &TlsTestResponse) {
         println!("presented:     {} version {} ({})", presented.alias, presented.version, presented.subject);
     }
     println!("took {} ms", report.elapsed_ms);
+}
+
+/// A flow after a change.
+pub fn flow_changed(out: Output, flow: &FlowJson, what: &str) {
+    if out == Output::Json {
+        println!("{}", to_pretty_json(flow));
+        return;
+    }
+    println!("{what} {} (generation {}, {}); every node follows within a second", flow.name, flow.generation, flow.state);
+}
+
+/// The deployed flows.
+pub fn flows(out: Output, flows: &[FlowJson]) {
+    if out == Output::Json {
+        println!("{}", to_pretty_json(&flows));
+        return;
+    }
+    println!("{:<32} {:<8} {:>10}  {:<25} BY", "NAME", "STATE", "GENERATION", "UPDATED");
+    for flow in flows {
+        println!("{:<32} {:<8} {:>10}  {:<25} {}", flow.name, flow.state, flow.generation, flow.updated_at, flow.updated_by);
+    }
+}
+
+/// One flow with its file.
+pub fn flow(out: Output, flow: &FlowJson) {
+    if out == Output::Json {
+        println!("{}", to_pretty_json(flow));
+        return;
+    }
+    println!("flow:        {}", flow.name);
+    println!("state:       {} (generation {})", flow.state, flow.generation);
+    println!("deployed:    {} by {}", flow.deployed_at, flow.deployed_by);
+    println!("updated:     {} by {}", flow.updated_at, flow.updated_by);
+    println!("senders post to /flows/{} on any node", flow.name);
+    println!();
+    print!("{}", flow.source);
+}
+
+/// The runtime nodes.
+pub fn nodes(out: Output, nodes: &[NodeJson]) {
+    if out == Output::Json {
+        println!("{}", to_pretty_json(&nodes));
+        return;
+    }
+    println!("{:<20} {:<26} {:>10} {:>9} {:<8} FLOWS", "NODE", "ADDRESS", "HEARTBEAT", "APPLIED", "IN SYNC");
+    for node in nodes {
+        println!(
+            "{:<20} {:<26} {:>9}s {:>9} {:<8} {}",
+            node.id,
+            node.address,
+            node.seconds_since_heartbeat,
+            node.applied_marker,
+            if node.in_sync { "yes" } else { "no" },
+            node.flows
+        );
+    }
+}
+
+/// Where an alias is used.
+pub fn usage(out: Output, usage: &UsageJson) {
+    if out == Output::Json {
+        println!("{}", to_pretty_json(usage));
+        return;
+    }
+    println!("{} is named in {} place(s) of deployed flows:", usage.alias, usage.declared.iter().filter(|d| !d.any_valid_key).count());
+    for d in usage.declared.iter().filter(|d| !d.any_valid_key) {
+        let step = d.step.map(|s| format!("step {s} ")).unwrap_or_default();
+        println!("  {:<28} {step}{:<34} partner {}", d.flow, d.place, d.partner);
+    }
+    let any: Vec<_> = usage.declared.iter().filter(|d| d.any_valid_key).collect();
+    if !any.is_empty() {
+        println!("flows that use any valid key (may use {} too):", usage.alias);
+        for d in any {
+            let step = d.step.map(|s| format!("step {s} ")).unwrap_or_default();
+            println!("  {:<28} {step}{:<34} partner {}", d.flow, d.place, d.partner);
+        }
+    }
+    println!("observed by the nodes:");
+    if usage.observed.is_empty() {
+        println!("  nothing yet");
+    }
+    for o in &usage.observed {
+        println!("  {:<28} version {:<4} {:>8} message(s), last {}  partner {}", o.flow, o.version, o.count, o.last_used, o.partner);
+    }
 }

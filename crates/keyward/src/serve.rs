@@ -15,11 +15,12 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use keyward_crypto::MasterKey;
 use keyward_domain::Role;
+use keyward_runtime::node::Node;
 use keyward_keystore::tokens::generate_token;
 use keyward_keystore::{Keystore, SystemClock};
 use keyward_store::Store;
 
-use crate::cli::{KeystoreArgs, ServeArgs};
+use crate::cli::{NodeArgs, KeystoreArgs, ServeArgs};
 
 /// Environment variable that can carry the master key (base64) instead of the file.
 pub const MASTER_KEY_ENV: &str = "KEYWARD_MASTER_KEY";
@@ -41,10 +42,40 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
-    println!("keyward {} listening on http://{address} ({} storage)", env!("CARGO_PKG_VERSION"), store.backend());
-    tracing::info!(%address, backend = store.backend(), "keyward started");
-    keyward_http::server::serve(listener, keystore, shutdown_signal()).await?;
+    let node_id = args.node_id.clone().unwrap_or_else(|| format!("serve-{}", address.port()));
+    let node = Node::start(keystore.clone(), node_id.clone(), format!("http://{address}")).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let follower = node.spawn(stopped);
+    println!("keyward {} listening on http://{address} ({} storage, node {node_id})", env!("CARGO_PKG_VERSION"), store.backend());
+    tracing::info!(%address, backend = store.backend(), node = %node_id, "keyward started");
+    let router = keyward_http::server::router_with_node(keystore, Some(node));
+    keyward_http::server::serve_router(listener, router, shutdown_signal()).await?;
+    let _ = stop.send(true);
+    let _ = follower.await;
     tracing::info!("keyward stopped");
+    Ok(())
+}
+
+/// `keyward node`: an extra runtime node against the same database as a server.
+pub async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
+    init_logging();
+    let (keystore, store) = open_keystore(&args.keystore, false).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    let node_id = args.id.clone().unwrap_or_else(|| format!("node-{}", address.port()));
+    let node = Node::start(keystore.clone(), node_id.clone(), format!("http://{address}")).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let follower = node.spawn(stopped);
+    println!("keyward node {node_id} serving flows on http://{address} ({} storage)", store.backend());
+    tracing::info!(%address, node = %node_id, "node started");
+    let router = keyward_http::server::node_router(keystore, node);
+    keyward_http::server::serve_router(listener, router, shutdown_signal()).await?;
+    let _ = stop.send(true);
+    let _ = follower.await;
+    let _ = store.remove_node(&node_id).await;
+    tracing::info!(node = %node_id, "node stopped");
     Ok(())
 }
 

@@ -6,30 +6,9 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::Output;
 
-use base64::Engine;
 use keyward_runtime::testing::{Ca, Partner};
-use support::{Server, admin_token, keyward};
-
-fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
-}
-
-fn pem(label: &str, der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
-}
-
-/// Writes a key and chain issued by `ca` as PEM files named after `stem`.
-fn issue_files(dir: &Path, ca: &Ca, cn: &str, stem: &str) {
-    let (key, chain) = ca.issue(cn, None);
-    std::fs::write(dir.join(format!("{stem}.key")), pem("PRIVATE KEY", &key)).unwrap();
-    let chain: String = chain.iter().map(|c| c.to_pem()).collect();
-    std::fs::write(dir.join(format!("{stem}.pem")), chain).unwrap();
-}
+use support::{Server, admin_token, issue_files, keyward, text};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn active_and_staged_client_certificates_against_a_partner() {

@@ -81,3 +81,23 @@ pub fn keyward(server: &Server, token: &str, dir: &Path, args: &[&str]) -> std::
         .output()
         .unwrap()
 }
+
+/// Standard output and standard error of a command, together.
+pub fn text(output: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+/// PEM with `label` around `der`.
+pub fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+}
+
+/// Writes a key (`STEM.key`) and its chain (`STEM.pem`) that `ca` issues to `cn`.
+pub fn issue_files(dir: &Path, ca: &keyward_runtime::testing::Ca, cn: &str, stem: &str) {
+    let (key, chain) = ca.issue(cn, None);
+    std::fs::write(dir.join(format!("{stem}.key")), pem("PRIVATE KEY", &key)).unwrap();
+    std::fs::write(dir.join(format!("{stem}.pem")), chain.iter().map(|c| c.to_pem()).collect::<String>()).unwrap();
+}
