@@ -58,6 +58,17 @@ impl Ca {
         (key.serialize_der(), vec![Certificate::from_der(leaf.der()).unwrap(), self.certificate.clone()])
     }
 
+    /// A key and chain named `cn` issued by this CA, as PEM (key first), the way
+    /// `keyward keys import` reads them.
+    pub fn issue_pem(&self, cn: &str) -> Vec<u8> {
+        let (key, chain) = self.issue(cn, None);
+        let mut pem = pem_block("PRIVATE KEY", &key);
+        for certificate in &chain {
+            pem.push_str(&certificate.to_pem());
+        }
+        pem.into_bytes()
+    }
+
     /// A client key pair version for `alias` issued by this CA.
     pub fn client(&self, alias: &str, version: u32) -> KeyPairVersion {
         let (key, chain) = self.issue(&format!("{alias} v{version}"), None);
@@ -189,4 +200,12 @@ impl Partner {
     pub fn url(&self, path: &str) -> String {
         format!("https://{}{path}", self.addr)
     }
+}
+
+/// PEM with `label` around `der`.
+pub fn pem_block(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
 }

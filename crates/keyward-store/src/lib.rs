@@ -1,6 +1,6 @@
-//! keyward's persistence: entries, versions, their material, API tokens and a
-//! hash-chained audit log, in SQLite (the embedded default) or PostgreSQL (several
-//! processes sharing one database).
+//! keyward's persistence: entries, versions, their material, API tokens, a hash-chained
+//! audit log and the runtime's deployed flows, nodes and observed uses, in SQLite (the
+//! embedded default) or PostgreSQL (several processes sharing one database).
 //!
 //! This is the only crate that knows SQL. [`Store`] is one type over both backends; each
 //! backend has its own migrations (`migrations/sqlite`, `migrations/postgres`) and shares
@@ -19,16 +19,30 @@
 //! [`Store::audit_verify`] recomputes the chain and reports edited, missing and removed
 //! records.
 //!
+//! # Runtime
+//! Deployed flows are the state every runtime node converges to; deploying, stopping,
+//! starting, restarting and undeploying a flow are audited changes like any other. Node
+//! heartbeats ([`Store::heartbeat`]) and observed uses ([`Store::record_usage`]) are
+//! reports, not changes: they are not audited and do not move the change marker.
+//!
+//! # Following changes
+//! The audit head's number is the change marker ([`Store::change_marker`]). A
+//! [`ChangeFeed`] ([`Store::change_feed`]) waits for it to move: PostgreSQL notifies
+//! listeners when a change commits, SQLite feeds read the marker every 10 ms.
+//!
 //! # Layout
 //! - `error`: [`StoreError`].
 //! - `model`: the values passed in and out ([`EntryChange`], [`StoredMaterial`], ...).
 //! - `rows`: rows as stored and their conversion into domain values.
 //! - `audit`: the hash chain.
-//! - `sqlite`, `postgres`: connection setup and the statements that differ; both compile
-//!   `ops.rs`, the shared statements.
+//! - `feed`: [`ChangeFeed`].
+//! - `sqlite`, `postgres`: connection setup, the statements that differ and each backend's
+//!   half of the change feed; both compile `ops.rs` and `runtime_ops.rs`, the shared
+//!   statements.
 
 mod audit;
 mod error;
+mod feed;
 mod model;
 mod postgres;
 mod rows;
@@ -42,10 +56,10 @@ use keyward_domain::{Actor, Alias, Entry, Revision, Timestamp, VersionId};
 use sqlx::sqlite::SqliteConnectOptions;
 
 pub use error::StoreError;
+pub use feed::ChangeFeed;
 pub use model::{
-    AuditEvent,
-    AuditProblem, AuditRecord, AuditVerification, EntryChange, EntryOp, NewToken, NewVersion,
-    FlowChange, FlowRecord, FlowState, NodeRecord, StoredMaterial, TokenRecord, UsageRecord,
+    AuditEvent, AuditProblem, AuditRecord, AuditVerification, EntryChange, EntryOp, FlowChange, FlowRecord,
+    FlowState, NewToken, NewVersion, NodeRecord, StoredMaterial, TokenRecord, UsageRecord,
 };
 
 /// keyward's storage: a pool of connections to a SQLite or PostgreSQL database.
@@ -70,46 +84,6 @@ macro_rules! dispatch {
             Backend::Postgres($h) => $body,
         }
     };
-}
-
-/// How often a SQLite [`ChangeFeed`] reads the change marker (one row by primary key).
-pub const SQLITE_CHECK: std::time::Duration = std::time::Duration::from_millis(10);
-
-/// Tells when the store's change marker moves; see [`Store::change_feed`].
-pub struct ChangeFeed {
-    store: Store,
-    listener: Option<sqlx::postgres::PgListener>,
-}
-
-impl fmt::Debug for ChangeFeed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChangeFeed").field("listening", &self.listener.is_some()).finish_non_exhaustive()
-    }
-}
-
-impl ChangeFeed {
-    /// Waits until the change marker is greater than `after`, or `limit` has passed;
-    /// returns the marker then.
-    ///
-    /// # Errors
-    /// Database errors; a PostgreSQL feed whose connection failed should be replaced.
-    pub async fn wait(&mut self, after: i64, limit: std::time::Duration) -> Result<i64, StoreError> {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            // Read after listening started, so a change committed in between is not missed.
-            let marker = self.store.change_marker().await?;
-            if marker > after || tokio::time::Instant::now() >= deadline {
-                return Ok(marker);
-            }
-            match &mut self.listener {
-                Some(listener) => match tokio::time::timeout_at(deadline, listener.recv()).await {
-                    Ok(Ok(_)) | Err(_) => {}
-                    Ok(Err(e)) => return Err(e.into()),
-                },
-                None => tokio::time::sleep(SQLITE_CHECK.min(deadline - tokio::time::Instant::now())).await,
-            }
-        }
-    }
 }
 
 impl fmt::Debug for Store {
@@ -233,103 +207,6 @@ impl Store {
         dispatch!(self, h => h.change_marker().await)
     }
 
-    /// Deploys a flow: inserts it, or replaces the source of the flow of the same name;
-    /// it becomes started with the next generation. Audited as `flows.deploy`.
-    ///
-    /// # Errors
-    /// Database errors.
-    pub async fn deploy_flow(&self, name: &str, source: &str, actor: &Actor, at: Timestamp) -> Result<FlowRecord, StoreError> {
-        dispatch!(self, h => h.deploy_flow(name, source, actor, at).await)
-    }
-
-    /// Stops, starts or restarts a flow. Audited as `flows.stop`, `flows.start` or
-    /// `flows.restart`.
-    ///
-    /// # Errors
-    /// [`StoreError::NotFound`] for an unknown flow, database errors.
-    pub async fn set_flow_state(&self, name: &str, change: FlowChange, actor: &Actor, at: Timestamp) -> Result<FlowRecord, StoreError> {
-        dispatch!(self, h => h.set_flow_state(name, change, actor, at).await)
-    }
-
-    /// Removes a flow. Audited as `flows.undeploy`.
-    ///
-    /// # Errors
-    /// [`StoreError::NotFound`] for an unknown flow, database errors.
-    pub async fn undeploy_flow(&self, name: &str, actor: &Actor, at: Timestamp) -> Result<(), StoreError> {
-        dispatch!(self, h => h.undeploy_flow(name, actor, at).await)
-    }
-
-    /// Every deployed flow, by name.
-    ///
-    /// # Errors
-    /// Database errors, [`StoreError::Corrupt`] for unreadable rows.
-    pub async fn flows(&self) -> Result<Vec<FlowRecord>, StoreError> {
-        dispatch!(self, h => h.flows().await)
-    }
-
-    /// One deployed flow.
-    ///
-    /// # Errors
-    /// Database errors, [`StoreError::Corrupt`] for unreadable rows.
-    pub async fn flow(&self, name: &str) -> Result<Option<FlowRecord>, StoreError> {
-        dispatch!(self, h => h.flow(name).await)
-    }
-
-    /// Writes a node's heartbeat (not audited: it does not move the change marker).
-    ///
-    /// # Errors
-    /// Database errors.
-    pub async fn heartbeat(&self, node: &NodeRecord) -> Result<(), StoreError> {
-        dispatch!(self, h => h.heartbeat(node).await)
-    }
-
-    /// Every node that has written a heartbeat, by id.
-    ///
-    /// # Errors
-    /// Database errors.
-    pub async fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
-        dispatch!(self, h => h.nodes().await)
-    }
-
-    /// Forgets a node (when it stops).
-    ///
-    /// # Errors
-    /// Database errors.
-    pub async fn remove_node(&self, id: &str) -> Result<(), StoreError> {
-        dispatch!(self, h => h.remove_node(id).await)
-    }
-
-    /// Adds observed uses: counts add up per (flow, alias, version, partner), the last use
-    /// is the latest. Not audited.
-    ///
-    /// # Errors
-    /// Database errors.
-    pub async fn record_usage(&self, records: &[UsageRecord]) -> Result<(), StoreError> {
-        dispatch!(self, h => h.record_usage(records).await)
-    }
-
-    /// Observed uses, of one alias or of all.
-    ///
-    /// # Errors
-    /// Database errors.
-    pub async fn usage(&self, alias: Option<&str>) -> Result<Vec<UsageRecord>, StoreError> {
-        dispatch!(self, h => h.usage(alias).await)
-    }
-
-    /// A feed that tells when the change marker moves: PostgreSQL `LISTEN` on the channel
-    /// every change notifies at commit, SQLite a check of the marker every
-    /// [`SQLITE_CHECK`].
-    ///
-    /// # Errors
-    /// Database errors (PostgreSQL: the listening connection).
-    pub async fn change_feed(&self) -> Result<ChangeFeed, StoreError> {
-        let listener = match &self.backend {
-            Backend::Sqlite(_) => None,
-            Backend::Postgres(h) => Some(h.change_listener().await?),
-        };
-        Ok(ChangeFeed { store: self.clone(), listener })
-    }
-
     /// Stores a new API token (its hash only) and audits it as `tokens.create`.
     ///
     /// # Errors
@@ -428,5 +305,112 @@ impl Store {
     /// Database errors (a broken chain is a result, not an error).
     pub async fn audit_verify(&self) -> Result<AuditVerification, StoreError> {
         dispatch!(self, h => h.audit_verify().await)
+    }
+
+    /// Deploys a flow: stores `source` (the flow file, verbatim) under `name`, replacing the
+    /// source of a flow of that name, and audits it as `flows.deploy`, in one transaction.
+    /// The flow is started and its generation moves (1 for a new flow), so nodes rebuild it.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn deploy_flow(&self, name: &str, source: &str, actor: &Actor, at: Timestamp) -> Result<FlowRecord, StoreError> {
+        dispatch!(self, h => h.deploy_flow(name, source, actor, at).await)
+    }
+
+    /// Stops, starts or restarts a deployed flow and audits it as `flows.stop`,
+    /// `flows.start` or `flows.restart`, in one transaction. A restart also moves the
+    /// generation. Returns the flow as changed.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when no flow has this name; database failures.
+    pub async fn set_flow_state(
+        &self,
+        name: &str,
+        change: FlowChange,
+        actor: &Actor,
+        at: Timestamp,
+    ) -> Result<FlowRecord, StoreError> {
+        dispatch!(self, h => h.set_flow_state(name, change, actor, at).await)
+    }
+
+    /// Removes a deployed flow and audits it as `flows.undeploy`, in one transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when no flow has this name; database failures.
+    pub async fn undeploy_flow(&self, name: &str, actor: &Actor, at: Timestamp) -> Result<(), StoreError> {
+        dispatch!(self, h => h.undeploy_flow(name, actor, at).await)
+    }
+
+    /// Every deployed flow, sorted by name.
+    ///
+    /// # Errors
+    /// Database failures, [`StoreError::Corrupt`] for an unknown stored state.
+    pub async fn flows(&self) -> Result<Vec<FlowRecord>, StoreError> {
+        dispatch!(self, h => h.flows().await)
+    }
+
+    /// The deployed flow named `name`, if any.
+    ///
+    /// # Errors
+    /// Database failures, [`StoreError::Corrupt`] for an unknown stored state.
+    pub async fn flow(&self, name: &str) -> Result<Option<FlowRecord>, StoreError> {
+        dispatch!(self, h => h.flow(name).await)
+    }
+
+    /// Writes a node's report, replacing its previous one. Not audited: it does not move
+    /// the change marker.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn heartbeat(&self, node: &NodeRecord) -> Result<(), StoreError> {
+        dispatch!(self, h => h.heartbeat(node).await)
+    }
+
+    /// Every node's last report, sorted by id.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        dispatch!(self, h => h.nodes().await)
+    }
+
+    /// Forgets a node (one that left). Not audited.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when no node has this id; database failures.
+    pub async fn remove_node(&self, id: &str) -> Result<(), StoreError> {
+        dispatch!(self, h => h.remove_node(id).await)
+    }
+
+    /// Adds observed uses, in one transaction: for each (flow, alias, version, partner),
+    /// the count is added to the stored one and the later last use is kept. Not audited.
+    ///
+    /// # Errors
+    /// Database failures; nothing is recorded then.
+    pub async fn record_usage(&self, records: &[UsageRecord]) -> Result<(), StoreError> {
+        dispatch!(self, h => h.record_usage(records).await)
+    }
+
+    /// Observed uses, all or those of one alias, sorted by flow, alias, version and
+    /// partner.
+    ///
+    /// # Errors
+    /// Database failures, [`StoreError::Corrupt`] for an out-of-range version.
+    pub async fn usage(&self, alias: Option<&str>) -> Result<Vec<UsageRecord>, StoreError> {
+        dispatch!(self, h => h.usage(alias).await)
+    }
+
+    /// A feed that waits for the change marker to move (see [`ChangeFeed::wait`]).
+    ///
+    /// On PostgreSQL the feed listens for notifications on a connection of its own, which
+    /// it holds while it lives; on SQLite it reads the marker every 10 ms.
+    ///
+    /// # Errors
+    /// On PostgreSQL, failing to open the listening connection or to `LISTEN`.
+    pub async fn change_feed(&self) -> Result<ChangeFeed, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(h) => Ok(ChangeFeed::sqlite(h.change_feed())),
+            Backend::Postgres(h) => Ok(ChangeFeed::postgres(h.change_feed().await?)),
+        }
     }
 }

@@ -3,13 +3,14 @@
 //! This file is compiled twice, as `sqlite::ops` and as `postgres::ops`. Its parent module
 //! provides the connection type (`Conn`), the `Handle` with its pool, and the few
 //! things that differ between the databases: how a write transaction starts
-//! (`Handle::begin_write`), how a consistent read starts (`Handle::begin_read`) and how the
-//! audit head is locked (`lock_audit_head`). Placeholders are written `$1`, `$2`, ...,
+//! (`Handle::begin_write`), how a consistent read starts (`Handle::begin_read`), how the
+//! audit head is locked (`lock_audit_head`) and how other processes learn of an appended
+//! audit record (`notify_change`). Placeholders are written `$1`, `$2`, ...,
 //! which SQLite and PostgreSQL both accept.
 
 use keyward_domain::{Alias, Entry, Revision, Timestamp, Transition, VersionId, VersionState};
 
-use super::{Conn, Handle, lock_audit_head};
+use super::{Conn, Handle, lock_audit_head, notify_change};
 use crate::audit::{self, AuditFields, Verifier};
 use crate::error::{StoreError, conflict_on_unique};
 use crate::model::{
@@ -523,6 +524,6 @@ async fn append_audit(conn: &mut Conn, head: AuditHead, fields: &AuditFields<'_>
         .bind(hash.as_slice())
         .execute(&mut *conn)
         .await?;
-    super::notify_change(conn, seq).await?;
+    notify_change(conn, seq).await?;
     Ok(seq)
 }

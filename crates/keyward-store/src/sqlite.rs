@@ -7,6 +7,9 @@
 //! instead of failing later when upgrading a read snapshot. Within one process writers
 //! also queue on a mutex, so they are served in order rather than by the busy handler's
 //! polling.
+//!
+//! A [`Feed`] (the SQLite half of [`crate::ChangeFeed`]) reads the change marker every
+//! [`FEED_POLL`]; nothing is sent when a change commits.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +41,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Connections per file-backed database: readers run in parallel, writers one at a time.
 const MAX_CONNECTIONS: u32 = 8;
+
+/// How often a change feed reads the change marker: one row read by its primary key.
+pub(crate) const FEED_POLL: Duration = Duration::from_millis(10);
 
 /// How often migrations are attempted when another process migrates the same file at the
 /// same moment.
@@ -123,9 +129,34 @@ async fn lock_audit_head(conn: &mut Conn) -> Result<AuditHead, StoreError> {
         .ok_or_else(|| StoreError::corrupt("the audit head row is missing"))
 }
 
-/// Nothing to do: SQLite has no notifications; followers check the audit head instead
-/// (see `ChangeFeed`).
-#[allow(clippy::unused_async)]
+/// Appending an audit record needs no announcement on SQLite: change feeds read the marker.
 async fn notify_change(_conn: &mut Conn, _seq: i64) -> Result<(), StoreError> {
     Ok(())
+}
+
+/// The SQLite half of [`crate::ChangeFeed`]: reads the change marker every [`FEED_POLL`].
+pub(crate) struct Feed {
+    handle: Handle,
+}
+
+impl Handle {
+    /// A change feed over this pool.
+    pub(crate) fn change_feed(&self) -> Feed {
+        Feed { handle: self.clone() }
+    }
+}
+
+impl Feed {
+    /// See [`crate::ChangeFeed::wait`].
+    pub(crate) async fn wait(&mut self, after: i64, limit: Duration) -> Result<i64, StoreError> {
+        let deadline = crate::feed::deadline(limit);
+        loop {
+            let marker = self.handle.change_marker().await?;
+            let now = tokio::time::Instant::now();
+            if marker > after || now >= deadline {
+                return Ok(marker);
+            }
+            tokio::time::sleep_until(deadline.min(now + FEED_POLL)).await;
+        }
+    }
 }

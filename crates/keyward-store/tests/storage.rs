@@ -9,14 +9,15 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use keyward_domain::{
     Actor, Alias, Entry, EntryKind, Owner, Revision, Role, Timestamp, Transition, VersionId,
     VersionState,
 };
 use keyward_store::{
-    EntryChange, EntryOp, FlowChange, FlowState, NewToken, NewVersion, NodeRecord, Store, StoreError, UsageRecord,
+    ChangeFeed, EntryChange, EntryOp, FlowChange, FlowRecord, FlowState, NewToken, NewVersion, NodeRecord, Store,
+    StoreError, UsageRecord,
 };
 use sqlx::Connection;
 
@@ -79,6 +80,16 @@ impl Harness {
                 done.rows_affected()
             }
         }
+    }
+
+    /// Runs `sql`, which returns one `BIGINT`, on a separate connection to the PostgreSQL
+    /// database.
+    async fn raw_pg_i64(&self, sql: &str) -> i64 {
+        let Raw::Postgres { url, .. } = &self.raw else { panic!("not a PostgreSQL harness") };
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        let value: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+        value
     }
 
     /// A second, independent store on the same database, as another process would open.
@@ -145,9 +156,18 @@ suite!(
     restore_keeps_active_until,
     transition_from_a_changed_state_conflicts,
     unreadable_values_are_corrupt,
-    flows_deploy_stop_start_restart_undeploy,
+    flows_deploy_and_redeploy,
+    flow_state_changes,
+    unknown_flows_are_not_found,
+    undeploy_removes_a_flow,
+    flow_changes_move_the_marker_and_are_audited,
+    concurrent_deploys_each_move_the_generation,
+    heartbeats_upsert_nodes,
     heartbeats_and_usage_do_not_move_the_change_marker,
+    usage_accumulates_and_filters_by_alias,
+    change_feed_wakes_promptly_and_times_out,
     the_change_feed_wakes_on_changes_from_another_store,
+    the_change_feed_recovers_from_a_lost_connection,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -478,86 +498,6 @@ async fn two_stores_share_one_database(h: &Harness) {
     stores[1].close().await;
 }
 
-async fn flows_deploy_stop_start_restart_undeploy(h: &Harness) {
-    let store = &h.store;
-    let marker = store.change_marker().await.unwrap();
-    let flow = store.deploy_flow("orders", "name = \"orders\"\n", &admin(), at(1)).await.unwrap();
-    assert_eq!((flow.state, flow.generation, flow.deployed_by.as_str()), (FlowState::Started, 1, "alice"));
-    assert!(store.change_marker().await.unwrap() > marker, "a deploy moves the change marker");
-    let flow = store.deploy_flow("orders", "name = \"orders\"\n# v2\n", &admin(), at(2)).await.unwrap();
-    assert_eq!((flow.generation, flow.source.contains("v2")), (2, true));
-    let flow = store.set_flow_state("orders", FlowChange::Stop, &admin(), at(3)).await.unwrap();
-    assert_eq!((flow.state, flow.generation), (FlowState::Stopped, 2));
-    let flow = store.set_flow_state("orders", FlowChange::Start, &admin(), at(4)).await.unwrap();
-    assert_eq!((flow.state, flow.generation), (FlowState::Started, 2));
-    let flow = store.set_flow_state("orders", FlowChange::Restart, &admin(), at(5)).await.unwrap();
-    assert_eq!((flow.state, flow.generation, flow.updated_at), (FlowState::Started, 3, at(5)));
-    store.deploy_flow("billing", "name = \"billing\"\n", &admin(), at(6)).await.unwrap();
-    let names: Vec<String> = store.flows().await.unwrap().into_iter().map(|f| f.name).collect();
-    assert_eq!(names, ["billing", "orders"]);
-    assert!(store.set_flow_state("nope", FlowChange::Stop, &admin(), at(7)).await.unwrap_err().is_not_found());
-    assert!(store.undeploy_flow("nope", &admin(), at(7)).await.unwrap_err().is_not_found());
-    store.undeploy_flow("orders", &admin(), at(8)).await.unwrap();
-    assert_eq!(store.flow("orders").await.unwrap(), None);
-    let actions: Vec<String> = store.audit_list(10, None).await.unwrap().into_iter().map(|r| r.action).collect();
-    for action in ["flows.deploy", "flows.stop", "flows.start", "flows.restart", "flows.undeploy"] {
-        assert!(actions.iter().any(|a| a == action), "{action} in {actions:?}");
-    }
-    assert_eq!(store.audit_verify().await.unwrap().problem, None);
-}
-
-async fn heartbeats_and_usage_do_not_move_the_change_marker(h: &Harness) {
-    let store = &h.store;
-    let marker = store.change_marker().await.unwrap();
-    let mut node = NodeRecord {
-        id: "node-a".into(),
-        address: "http://127.0.0.1:1".into(),
-        started_at: at(1),
-        heartbeat_at: at(2),
-        applied_marker: marker,
-        flows: "orders:started:g1".into(),
-    };
-    store.heartbeat(&node).await.unwrap();
-    node.heartbeat_at = at(3);
-    store.heartbeat(&node).await.unwrap();
-    assert_eq!(store.nodes().await.unwrap(), vec![node.clone()]);
-    let usage = |alias: &str, count, last| UsageRecord {
-        flow: "orders".into(),
-        alias: alias.into(),
-        version: 2,
-        partner: "https://partner".into(),
-        count,
-        last_used: at(last),
-    };
-    store.record_usage(&[usage("tls", 3, 10), usage("sign", 1, 10)]).await.unwrap();
-    store.record_usage(&[usage("tls", 2, 5)]).await.unwrap();
-    assert_eq!(store.usage(Some("tls")).await.unwrap(), vec![usage("tls", 5, 10)]);
-    assert_eq!(store.usage(None).await.unwrap().len(), 2);
-    assert_eq!(store.change_marker().await.unwrap(), marker);
-    store.remove_node("node-a").await.unwrap();
-    assert!(store.nodes().await.unwrap().is_empty());
-}
-
-async fn the_change_feed_wakes_on_changes_from_another_store(h: &Harness) {
-    let other = h.reopen().await;
-    let mut feed = h.store.change_feed().await.unwrap();
-    let marker = h.store.change_marker().await.unwrap();
-    let started = std::time::Instant::now();
-    assert_eq!(feed.wait(marker, std::time::Duration::from_millis(200)).await.unwrap(), marker);
-    assert!(started.elapsed() >= std::time::Duration::from_millis(190));
-    let writer = tokio::spawn(async move {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        other.deploy_flow("orders", "name = \"orders\"\n", &admin(), at(1)).await.unwrap();
-        other
-    });
-    let started = std::time::Instant::now();
-    let moved = feed.wait(marker, std::time::Duration::from_secs(5)).await.unwrap();
-    let waited = started.elapsed();
-    assert!(moved > marker);
-    assert!(waited < std::time::Duration::from_secs(1), "woke after {waited:?}");
-    writer.await.unwrap().close().await;
-}
-
 async fn delete_removes_material(h: &Harness) {
     let store = &h.store;
     create(store, "gone", new_version(1, VersionState::Active)).await;
@@ -799,6 +739,412 @@ async fn unreadable_values_are_corrupt(h: &Harness) {
     assert!(err.to_string().contains("someone"), "{err}");
     assert_eq!(err.class(), None);
     assert!(store.list_entries().await.is_err());
+}
+
+// ---------------------------------------------------------------------------------------
+// Runtime: flows, nodes, usage and the change feed
+
+fn flow_source(name: &str, revision: u32) -> String {
+    format!("name = \"{name}\"\n# revision {revision}\n")
+}
+
+async fn deploy(store: &Store, name: &str, revision: u32, when: Timestamp) -> FlowRecord {
+    store.deploy_flow(name, &flow_source(name, revision), &admin(), when).await.unwrap()
+}
+
+async fn marker(store: &Store) -> i64 {
+    store.change_marker().await.unwrap()
+}
+
+async fn flows_deploy_and_redeploy(h: &Harness) {
+    let store = &h.store;
+    assert!(store.flows().await.unwrap().is_empty());
+    assert_eq!(store.flow("orders").await.unwrap(), None);
+
+    let flow = deploy(store, "orders", 1, at(1)).await;
+    let expected = FlowRecord {
+        name: "orders".into(),
+        source: flow_source("orders", 1),
+        state: FlowState::Started,
+        generation: 1,
+        deployed_at: at(1),
+        deployed_by: "alice".into(),
+        updated_at: at(1),
+        updated_by: "alice".into(),
+    };
+    assert_eq!(flow, expected);
+    assert_eq!(store.flow("orders").await.unwrap(), Some(expected));
+
+    // A redeploy by someone else replaces the source, restarts a stopped flow and moves
+    // the generation.
+    store.set_flow_state("orders", FlowChange::Stop, &admin(), at(2)).await.unwrap();
+    let bob = Actor::new("bob", Role::Developer);
+    let flow = store.deploy_flow("orders", &flow_source("orders", 2), &bob, at(3)).await.unwrap();
+    assert_eq!((flow.generation, flow.state, flow.source.as_str()), (2, FlowState::Started, flow_source("orders", 2).as_str()));
+    assert_eq!((flow.deployed_at, flow.deployed_by.as_str()), (at(3), "bob"));
+    assert_eq!((flow.updated_at, flow.updated_by.as_str()), (at(3), "bob"));
+    assert_eq!(store.flow("orders").await.unwrap(), Some(flow));
+
+    // Listed by name in byte order on both backends.
+    for name in ["billing", "Zeta", "alpha"] {
+        deploy(store, name, 1, at(4)).await;
+    }
+    let names: Vec<String> = store.flows().await.unwrap().into_iter().map(|f| f.name).collect();
+    assert_eq!(names, ["Zeta", "alpha", "billing", "orders"]);
+}
+
+async fn flow_state_changes(h: &Harness) {
+    let store = &h.store;
+    deploy(store, "orders", 1, at(1)).await;
+    let alice = admin();
+    let change = |change, seconds| store.set_flow_state("orders", change, &alice, at(seconds));
+
+    let flow = change(FlowChange::Stop, 2).await.unwrap();
+    assert_eq!((flow.state, flow.generation, flow.updated_at), (FlowState::Stopped, 1, at(2)));
+    assert_eq!((flow.deployed_at, flow.source.as_str()), (at(1), flow_source("orders", 1).as_str()));
+    // Stopping a stopped flow keeps it stopped.
+    assert_eq!(change(FlowChange::Stop, 3).await.unwrap().state, FlowState::Stopped);
+    let flow = change(FlowChange::Start, 4).await.unwrap();
+    assert_eq!((flow.state, flow.generation), (FlowState::Started, 1));
+    let flow = change(FlowChange::Restart, 5).await.unwrap();
+    assert_eq!((flow.state, flow.generation, flow.updated_at), (FlowState::Started, 2, at(5)));
+    // A restart starts a stopped flow.
+    change(FlowChange::Stop, 6).await.unwrap();
+    let flow = change(FlowChange::Restart, 7).await.unwrap();
+    assert_eq!((flow.state, flow.generation), (FlowState::Started, 3));
+    assert_eq!(store.flow("orders").await.unwrap(), Some(flow.clone()));
+    // The next deploy continues from there.
+    assert_eq!(deploy(store, "orders", 2, at(8)).await.generation, 4);
+
+    assert_eq!(FlowState::Stopped.as_str(), "stopped");
+    assert_eq!("started".parse::<FlowState>(), Ok(FlowState::Started));
+    assert!("paused".parse::<FlowState>().is_err());
+}
+
+async fn unknown_flows_are_not_found(h: &Harness) {
+    let store = &h.store;
+    deploy(store, "orders", 1, at(1)).await;
+    let before = marker(store).await;
+    for change in [FlowChange::Stop, FlowChange::Start, FlowChange::Restart] {
+        let err = store.set_flow_state("nope", change, &admin(), at(2)).await.unwrap_err();
+        assert!(err.is_not_found(), "{err}");
+        assert!(err.to_string().contains("nope"), "{err}");
+    }
+    let err = store.undeploy_flow("nope", &admin(), at(2)).await.unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    assert_eq!(marker(store).await, before);
+    assert_eq!(audit_count(store).await, 1);
+    assert_eq!(store.flows().await.unwrap().len(), 1);
+}
+
+async fn undeploy_removes_a_flow(h: &Harness) {
+    let store = &h.store;
+    deploy(store, "orders", 1, at(1)).await;
+    deploy(store, "orders", 2, at(2)).await;
+    deploy(store, "billing", 1, at(3)).await;
+    store.undeploy_flow("orders", &admin(), at(4)).await.unwrap();
+    assert_eq!(store.flow("orders").await.unwrap(), None);
+    let names: Vec<String> = store.flows().await.unwrap().into_iter().map(|f| f.name).collect();
+    assert_eq!(names, ["billing"]);
+    let err = store.undeploy_flow("orders", &admin(), at(5)).await.unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    // Deployed again, it is a new flow.
+    assert_eq!(deploy(store, "orders", 3, at(6)).await.generation, 1);
+}
+
+async fn flow_changes_move_the_marker_and_are_audited(h: &Harness) {
+    let store = &h.store;
+    create(store, "partner-a", new_version(1, VersionState::Active)).await;
+    let start = marker(store).await;
+    let mut expected = Vec::new();
+    let mut check = |action: &'static str, marker: i64| {
+        expected.push(action);
+        assert_eq!(marker, start + expected.len() as i64, "{action} moves the change marker by one");
+    };
+    deploy(store, "orders", 1, at(1)).await;
+    check("flows.deploy", marker(store).await);
+    deploy(store, "orders", 2, at(2)).await;
+    check("flows.deploy", marker(store).await);
+    for (change, action) in
+        [(FlowChange::Stop, "flows.stop"), (FlowChange::Start, "flows.start"), (FlowChange::Restart, "flows.restart")]
+    {
+        store.set_flow_state("orders", change, &admin(), at(3)).await.unwrap();
+        check(action, marker(store).await);
+    }
+    store.undeploy_flow("orders", &admin(), at(4)).await.unwrap();
+    check("flows.undeploy", marker(store).await);
+
+    let records = store.audit_list(100, None).await.unwrap();
+    let mut flow_records: Vec<_> = records.iter().filter(|r| r.seq > start).collect();
+    flow_records.reverse();
+    let actions: Vec<&str> = flow_records.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(actions, expected);
+    for record in &flow_records {
+        assert_eq!((record.actor.as_str(), record.role), ("alice", Role::Admin));
+        assert_eq!((record.alias.as_deref(), record.version), (None, None));
+        assert!(record.detail.contains("orders"), "{}", record.detail);
+    }
+    assert!(flow_records[1].detail.contains("generation 2"), "{}", flow_records[1].detail);
+    assert!(flow_records[4].detail.contains("generation 3"), "{}", flow_records[4].detail);
+    assert_eq!(flow_records[0].at, at(1));
+    let verification = store.audit_verify().await.unwrap();
+    assert_eq!((verification.records, verification.problem), (7, None));
+}
+
+async fn concurrent_deploys_each_move_the_generation(h: &Harness) {
+    const DEPLOYS: u32 = 8;
+    let stores = [h.store.clone(), h.reopen().await];
+    let mut tasks = Vec::new();
+    for i in 0..DEPLOYS {
+        let store = stores[i as usize % 2].clone();
+        tasks.push(tokio::spawn(async move { deploy(&store, "orders", i, at(i64::from(i))).await.generation }));
+    }
+    let mut generations = Vec::new();
+    for task in tasks {
+        generations.push(task.await.unwrap());
+    }
+    generations.sort_unstable();
+    assert_eq!(generations, (1..=i64::from(DEPLOYS)).collect::<Vec<_>>());
+    assert_eq!(h.store.flow("orders").await.unwrap().unwrap().generation, i64::from(DEPLOYS));
+    assert_eq!(audit_count(&h.store).await, u64::from(DEPLOYS));
+    stores[1].close().await;
+}
+
+fn node(id: &str, heartbeat: i64, applied_marker: i64) -> NodeRecord {
+    NodeRecord {
+        id: id.into(),
+        address: format!("http://{id}.local:8443"),
+        started_at: at(0),
+        heartbeat_at: at(heartbeat),
+        applied_marker,
+        flows: "orders:started:g1".into(),
+    }
+}
+
+async fn heartbeats_upsert_nodes(h: &Harness) {
+    let store = &h.store;
+    assert!(store.nodes().await.unwrap().is_empty());
+    store.heartbeat(&node("node-b", 1, 0)).await.unwrap();
+    store.heartbeat(&node("node-a", 1, 0)).await.unwrap();
+    assert_eq!(store.nodes().await.unwrap(), [node("node-a", 1, 0), node("node-b", 1, 0)]);
+
+    // The next heartbeat replaces every field of that node's report.
+    let moved = NodeRecord {
+        address: "http://10.0.0.7:8443".into(),
+        started_at: at(5),
+        flows: "orders:stopped:g2 billing:started:g1".into(),
+        ..node("node-b", 6, 3)
+    };
+    store.heartbeat(&moved).await.unwrap();
+    assert_eq!(store.nodes().await.unwrap(), [node("node-a", 1, 0), moved.clone()]);
+
+    store.remove_node("node-a").await.unwrap();
+    assert_eq!(store.nodes().await.unwrap(), [moved]);
+    // Removing a node that is gone already is not an error (a node removes itself when it
+    // stops, whatever happened before).
+    store.remove_node("node-a").await.unwrap();
+    assert_eq!(store.nodes().await.unwrap().len(), 1);
+}
+
+fn usage(flow: &str, alias: &str, version: u32, count: i64, last: i64) -> UsageRecord {
+    UsageRecord {
+        flow: flow.into(),
+        alias: alias.into(),
+        version,
+        partner: "https://partner.example/as2".into(),
+        count,
+        last_used: at(last),
+    }
+}
+
+async fn heartbeats_and_usage_do_not_move_the_change_marker(h: &Harness) {
+    let store = &h.store;
+    deploy(store, "orders", 1, at(1)).await;
+    let before = marker(store).await;
+    store.heartbeat(&node("node-a", 2, before)).await.unwrap();
+    store.heartbeat(&node("node-a", 3, before)).await.unwrap();
+    store.record_usage(&[usage("orders", "tls", 1, 3, 2)]).await.unwrap();
+    store.record_usage(&[usage("orders", "tls", 1, 1, 3)]).await.unwrap();
+    store.record_usage(&[]).await.unwrap();
+    store.remove_node("node-a").await.unwrap();
+    assert_eq!(marker(store).await, before);
+    assert_eq!(audit_count(store).await, 1);
+}
+
+async fn usage_accumulates_and_filters_by_alias(h: &Harness) {
+    let store = &h.store;
+    assert!(store.usage(None).await.unwrap().is_empty());
+    store
+        .record_usage(&[
+            usage("orders", "tls", 2, 3, 10),
+            usage("orders", "sign", 1, 1, 10),
+            usage("billing", "tls", 2, 4, 12),
+            // The same key twice in one batch adds up too.
+            usage("orders", "sign", 1, 1, 11),
+        ])
+        .await
+        .unwrap();
+    // A second batch: counts add, the later last use wins whichever batch holds it.
+    store
+        .record_usage(&[
+            usage("orders", "tls", 2, 2, 5),
+            usage("orders", "sign", 1, 5, 20),
+            usage("orders", "tls", 1, 1, 30),
+        ])
+        .await
+        .unwrap();
+
+    let all = store.usage(None).await.unwrap();
+    assert_eq!(
+        all,
+        [
+            usage("billing", "tls", 2, 4, 12),
+            usage("orders", "sign", 1, 7, 20),
+            usage("orders", "tls", 1, 1, 30),
+            usage("orders", "tls", 2, 5, 10),
+        ]
+    );
+    assert_eq!(
+        store.usage(Some("tls")).await.unwrap(),
+        [usage("billing", "tls", 2, 4, 12), usage("orders", "tls", 1, 1, 30), usage("orders", "tls", 2, 5, 10)]
+    );
+    assert_eq!(store.usage(Some("sign")).await.unwrap(), [usage("orders", "sign", 1, 7, 20)]);
+    assert!(store.usage(Some("nobody")).await.unwrap().is_empty());
+    // Different partners are counted apart.
+    let other_partner = UsageRecord { partner: "https://other.example".into(), ..usage("orders", "sign", 1, 1, 40) };
+    store.record_usage(std::slice::from_ref(&other_partner)).await.unwrap();
+    assert_eq!(store.usage(Some("sign")).await.unwrap(), [other_partner, usage("orders", "sign", 1, 7, 20)]);
+}
+
+/// Makes `rounds` changes through `writer`, each after a short pause, while `feed` waits
+/// for them; returns how long after each change's commit the feed woke (zero when it woke
+/// before the writer saw its commit return).
+async fn feed_latencies(feed: &mut ChangeFeed, watched: &Store, writer: &Store, rounds: u32) -> Vec<Duration> {
+    let mut latencies = Vec::new();
+    for round in 0..rounds {
+        let before = marker(watched).await;
+        let writer = writer.clone();
+        let task = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            deploy(&writer, "orders", round, at(i64::from(round))).await;
+            Instant::now()
+        });
+        let started = Instant::now();
+        let moved = feed.wait(before, Duration::from_secs(5)).await.unwrap();
+        let woke = Instant::now();
+        let committed = task.await.unwrap();
+        assert!(moved > before, "round {round}: the feed returned {moved} after {before}");
+        assert!(woke - started < Duration::from_secs(1), "round {round}: woke after {:?}", woke - started);
+        latencies.push(woke.saturating_duration_since(committed));
+    }
+    latencies
+}
+
+fn report_latencies(what: &str, backend: &str, mut latencies: Vec<Duration>) {
+    latencies.sort_unstable();
+    let median = latencies[latencies.len() / 2];
+    let max = latencies[latencies.len() - 1];
+    println!("{backend}: change feed woke {median:?} (median), {max:?} (max) after a commit {what}");
+    assert!(max < Duration::from_secs(1), "{latencies:?}");
+}
+
+async fn change_feed_wakes_promptly_and_times_out(h: &Harness) {
+    let store = &h.store;
+    let mut feed = store.change_feed().await.unwrap();
+    let current = marker(store).await;
+
+    // Nothing changes: the unchanged marker, after the limit.
+    let started = Instant::now();
+    assert_eq!(feed.wait(current, Duration::from_millis(200)).await.unwrap(), current);
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(200) && waited < Duration::from_secs(1), "waited {waited:?}");
+
+    // A change made before the wait is returned at once.
+    create(store, "partner-a", new_version(1, VersionState::Active)).await;
+    let started = Instant::now();
+    assert_eq!(feed.wait(current, Duration::from_secs(5)).await.unwrap(), current + 1);
+    assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
+    // A zero limit reads the marker once.
+    assert_eq!(feed.wait(current + 1, Duration::ZERO).await.unwrap(), current + 1);
+
+    // Changes from another task of this process.
+    let latencies = feed_latencies(&mut feed, store, store, 10).await;
+    report_latencies("in another task", store.backend(), latencies);
+    // Heartbeats and usage do not wake the feed.
+    let current = marker(store).await;
+    let writer = store.clone();
+    let reports = tokio::spawn(async move {
+        for i in 0..5 {
+            writer.heartbeat(&node("node-a", i, current)).await.unwrap();
+            writer.record_usage(&[usage("orders", "tls", 1, 1, i)]).await.unwrap();
+        }
+    });
+    assert_eq!(feed.wait(current, Duration::from_millis(200)).await.unwrap(), current);
+    reports.await.unwrap();
+}
+
+async fn the_change_feed_wakes_on_changes_from_another_store(h: &Harness) {
+    // Another store on the same database (PostgreSQL: the same schema; SQLite: the same
+    // file), as another node would open it.
+    let other = h.reopen().await;
+    let mut feed = h.store.change_feed().await.unwrap();
+    let current = marker(&h.store).await;
+    assert_eq!(feed.wait(current, Duration::from_millis(200)).await.unwrap(), current);
+    let latencies = feed_latencies(&mut feed, &h.store, &other, 10).await;
+    report_latencies("in another store", h.store.backend(), latencies);
+    // And the other way round.
+    let mut other_feed = other.change_feed().await.unwrap();
+    let latencies = feed_latencies(&mut other_feed, &other, &h.store, 3).await;
+    report_latencies("in the first store", h.store.backend(), latencies);
+    drop(other_feed);
+    other.close().await;
+}
+
+async fn the_change_feed_recovers_from_a_lost_connection(h: &Harness) {
+    let Raw::Postgres { schema, .. } = &h.raw else {
+        return; // SQLite feeds hold no connection of their own.
+    };
+    let mut name = format!("keyward-feed:{schema}");
+    name.truncate(63);
+    let count = format!("SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = '{name}'");
+    // Cuts the feed's connection, as a restarting database or a network failure would: the
+    // pid first, then only that backend (a condition in the same WHERE as
+    // pg_terminate_backend may be evaluated after it).
+    let cut = || async {
+        assert_eq!(h.raw_pg_i64(&count).await, 1, "one listening connection");
+        let pid = h.raw_pg_i64(&format!("SELECT pid::BIGINT FROM pg_stat_activity WHERE application_name = '{name}'")).await;
+        let terminated = format!("SELECT COUNT(*) FROM pg_terminate_backend({pid}::INT) AS t(done) WHERE done");
+        assert_eq!(h.raw_pg_i64(&terminated).await, 1);
+    };
+    let mut feed = h.store.change_feed().await.unwrap();
+    let other = h.reopen().await;
+    let current = marker(&h.store).await;
+    assert_eq!(feed.wait(current, Duration::from_millis(50)).await.unwrap(), current);
+
+    // Cut soon after it was set up: the feed reads the marker every 100 ms, and listens
+    // again a second later.
+    cut().await;
+    let latencies = feed_latencies(&mut feed, &h.store, &other, 3).await;
+    report_latencies("after a new listening connection was cut", h.store.backend(), latencies);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let current = marker(&h.store).await;
+        feed.wait(current, Duration::from_millis(100)).await.unwrap();
+        if h.raw_pg_i64(&count).await == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the feed does not listen again");
+    }
+    let latencies = feed_latencies(&mut feed, &h.store, &other, 3).await;
+    report_latencies("after the feed listened again", h.store.backend(), latencies);
+
+    // Cut after it served for a while: replaced at once.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    cut().await;
+    let latencies = feed_latencies(&mut feed, &h.store, &other, 3).await;
+    assert_eq!(h.raw_pg_i64(&count).await, 1, "listening again at once");
+    report_latencies("after an older listening connection was cut", h.store.backend(), latencies);
+    other.close().await;
 }
 
 // ---------------------------------------------------------------------------------------

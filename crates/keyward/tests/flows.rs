@@ -40,6 +40,10 @@ impl Setup {
     /// A keyward server with signing keys, a client certificate (v1 active from the old
     /// CA, v2 staged from the new CA), the partner's server CA, and a flow to the partner.
     async fn new(partner_accepts_new_ca: bool) -> Setup {
+        Setup::with_database(partner_accepts_new_ca, None).await
+    }
+
+    async fn with_database(partner_accepts_new_ca: bool, database_url: Option<&str>) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().to_path_buf();
         let old_ca = Ca::new("Client CA 2025");
@@ -48,7 +52,10 @@ impl Setup {
         let accepted: Vec<&keyward_crypto::Certificate> =
             if partner_accepts_new_ca { vec![&old_ca.certificate, &new_ca.certificate] } else { vec![&old_ca.certificate] };
         let partner = Partner::start_with(&server_ca, &accepted).await;
-        let server = Server::start(&d.join("data"));
+        let server = match database_url {
+            Some(url) => Server::start_with_env(&d.join("data"), &[("KEYWARD_DATABASE_URL", url)]),
+            None => Server::start(&d.join("data")),
+        };
         let token = admin_token(&d.join("data"));
         let setup = Setup { _dir: dir, dir: d.clone(), server, token, old_ca, new_ca, partner };
         std::fs::write(d.join("partner-ca.pem"), setup.partner.server_ca.to_pem()).unwrap();
@@ -205,4 +212,103 @@ async fn activating_the_client_certificate_under_load_loses_no_message() {
     let after: Vec<_> = sent.iter().filter(|(at, _)| *at > activated_at).collect();
     assert!(!after.is_empty());
     eprintln!("{} messages, {} after the activation; new certificate from message {first_new}", seen.len(), after.len());
+}
+
+/// A fresh PostgreSQL database for one test, dropped at the end; `None` (test skipped) when
+/// `KEYWARD_TEST_POSTGRES_URL` is not set.
+struct Database {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl Database {
+    fn create(case: &str) -> Option<Database> {
+        let Ok(admin_url) = std::env::var("KEYWARD_TEST_POSTGRES_URL") else {
+            println!("skipped: KEYWARD_TEST_POSTGRES_URL is not set");
+            return None;
+        };
+        let name = format!("kw_{case}_{}", std::process::id());
+        let created = Command::new("psql").arg(&admin_url).args(["-q", "-c", &format!("CREATE DATABASE {name}")]).output().unwrap();
+        assert!(created.status.success(), "{}", text(&created));
+        let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base).to_owned();
+        Some(Database { url: format!("{base}/{name}"), admin_url, name })
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .arg(&self.admin_url)
+            .args(["-q", "-c", &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)])
+            .output();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_on_postgres_follow_an_activation_under_load() {
+    let Some(database) = Database::create("three_nodes") else { return };
+    let setup = Arc::new(Setup::with_database(true, Some(&database.url)).await);
+    let data = setup.dir.join("data");
+    let env = [("KEYWARD_DATABASE_URL", database.url.as_str())];
+    let nodes = [Server::start_node(&data, "node-2", &env), Server::start_node(&data, "node-3", &env)];
+    let urls: Vec<String> = std::iter::once(setup.flow_url())
+        .chain(nodes.iter().map(|n| format!("{}/flows/orders", n.base)))
+        .collect();
+    let sender = reqwest::Client::new();
+    // Every node runs the flow.
+    for url in &urls {
+        let mut status = 0;
+        for _ in 0..100 {
+            status = sender.post(url).body("warm-up").send().await.unwrap().status().as_u16();
+            if status == 200 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(status, 200, "{url}");
+    }
+    let listed = setup.ok(&["nodes", "list"]);
+    for id in ["node-2", "node-3", "serve-"] {
+        assert!(listed.contains(id), "{listed}");
+    }
+
+    let running = Arc::new(AtomicBool::new(true));
+    let load = {
+        let running = Arc::clone(&running);
+        let urls = urls.clone();
+        tokio::spawn(async move {
+            // Per node, the client certificate the partner saw, in order.
+            let mut seen: Vec<Vec<String>> = vec![Vec::new(); urls.len()];
+            let mut failed = 0;
+            let mut turn = 0;
+            while running.load(Ordering::Relaxed) {
+                let index = turn % urls.len();
+                turn += 1;
+                match sender.post(&urls[index]).body("<order/>").send().await {
+                    Ok(answer) if answer.status() == 200 => seen[index].push(answer.text().await.unwrap()),
+                    _ => failed += 1,
+                }
+                tokio::time::sleep(Duration::from_millis(3)).await;
+            }
+            (seen, failed)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    setup.ok(&["keys", "activate", "tls-client", "--version", "2"]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    running.store(false, Ordering::Relaxed);
+    let (seen, failed) = load.await.unwrap();
+    assert_eq!(failed, 0, "messages failed during the activation");
+    for (index, answers) in seen.iter().enumerate() {
+        let first_new = answers.iter().position(|s| s.contains("2026")).unwrap_or_else(|| panic!("node {index} never used v2: {answers:?}"));
+        assert!(answers[..first_new].iter().all(|s| s.contains("2025")), "node {index}: {answers:?}");
+        assert!(answers[first_new..].iter().all(|s| s.contains("2026")), "node {index}: {answers:?}");
+        assert!(answers.len() > 30, "node {index} carried only {} messages", answers.len());
+    }
+    let listed = setup.ok(&["nodes", "list"]);
+    assert_eq!(listed.matches(" yes ").count(), 3, "every node in sync: {listed}");
+    for node in nodes {
+        node.stop();
+    }
 }

@@ -22,8 +22,28 @@ impl Server {
 
     /// The same, with extra environment variables.
     pub fn start_with_env(data_dir: &Path, env: &[(&str, &str)]) -> Self {
-        let mut child = serve_command(data_dir)
-            .envs(env.iter().copied())
+        let mut command = serve_command(data_dir);
+        command.envs(env.iter().copied());
+        Self::spawn(command)
+    }
+
+    /// Starts `keyward node` on 127.0.0.1:0 with `data_dir` (and the environment given,
+    /// e.g. the database URL) and waits until it serves.
+    pub fn start_node(data_dir: &Path, id: &str, env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_keyward"));
+        command
+            .args(["node", "--listen", "127.0.0.1:0", "--id", id, "--data-dir"])
+            .arg(data_dir)
+            .env_remove("KEYWARD_DATABASE_URL")
+            .env_remove("KEYWARD_MASTER_KEY")
+            .env("KEYWARD_LOG", "warn")
+            .envs(env.iter().copied());
+        Self::spawn(command)
+    }
+
+    /// Spawns `command` and waits for the line that says where it listens.
+    fn spawn(mut command: Command) -> Self {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -32,7 +52,7 @@ impl Server {
         let mut lines = BufReader::new(stdout).lines();
         let base = loop {
             let line = lines.next().expect("keyward serve exited before listening").expect("read stdout");
-            if let Some(rest) = line.split("listening on ").nth(1) {
+            if let Some(rest) = line.split("listening on ").nth(1).or_else(|| line.split("serving flows on ").nth(1)) {
                 break rest.split_whitespace().next().expect("address").to_owned();
             }
         };
@@ -51,6 +71,16 @@ impl Server {
     pub fn stop(mut self) {
         let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
         self.child.wait().expect("reap");
+    }
+}
+
+impl Drop for Server {
+    /// A server a test did not stop is killed, so no process outlives its test.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -87,17 +117,9 @@ pub fn text(output: &std::process::Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
 
-/// PEM with `label` around `der`.
-pub fn pem(label: &str, der: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
-}
-
 /// Writes a key (`STEM.key`) and its chain (`STEM.pem`) that `ca` issues to `cn`.
 pub fn issue_files(dir: &Path, ca: &keyward_runtime::testing::Ca, cn: &str, stem: &str) {
     let (key, chain) = ca.issue(cn, None);
-    std::fs::write(dir.join(format!("{stem}.key")), pem("PRIVATE KEY", &key)).unwrap();
+    std::fs::write(dir.join(format!("{stem}.key")), keyward_runtime::testing::pem_block("PRIVATE KEY", &key)).unwrap();
     std::fs::write(dir.join(format!("{stem}.pem")), chain.iter().map(|c| c.to_pem()).collect::<String>()).unwrap();
 }
