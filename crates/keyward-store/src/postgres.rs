@@ -222,7 +222,10 @@ impl Feed {
                 return Ok(marker);
             }
             let Some(listener) = self.listener.as_mut() else {
-                tokio::time::sleep_until(deadline.min(now + FALLBACK_POLL)).await;
+                // Listen again right away when due, else read the marker again later.
+                if now < self.relisten_at {
+                    tokio::time::sleep_until(deadline.min(self.relisten_at).min(now + FALLBACK_POLL)).await;
+                }
                 continue;
             };
             // Wait for a notification that may concern a record after `after`; then (or at

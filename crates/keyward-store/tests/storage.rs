@@ -168,6 +168,7 @@ suite!(
     change_feed_wakes_promptly_and_times_out,
     the_change_feed_wakes_on_changes_from_another_store,
     the_change_feed_recovers_from_a_lost_connection,
+    closing_a_store_ends_its_feeds,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1144,7 +1145,27 @@ async fn the_change_feed_recovers_from_a_lost_connection(h: &Harness) {
     let latencies = feed_latencies(&mut feed, &h.store, &other, 3).await;
     assert_eq!(h.raw_pg_i64(&count).await, 1, "listening again at once");
     report_latencies("after an older listening connection was cut", h.store.backend(), latencies);
+
+    // A dropped feed closes its connection.
+    drop(feed);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while h.raw_pg_i64(&count).await != 0 {
+        assert!(Instant::now() < deadline, "the dropped feed's connection stays open");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     other.close().await;
+}
+
+async fn closing_a_store_ends_its_feeds(h: &Harness) {
+    let other = h.reopen().await;
+    let mut feed = other.change_feed().await.unwrap();
+    let current = marker(&other).await;
+    assert_eq!(feed.wait(current, Duration::from_millis(20)).await.unwrap(), current);
+    // A live feed does not hold up closing.
+    tokio::time::timeout(Duration::from_secs(5), other.close()).await.unwrap();
+    let err = feed.wait(current, Duration::from_millis(100)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err}");
+    assert!(format!("{feed:?}").contains(h.store.backend()));
 }
 
 // ---------------------------------------------------------------------------------------
