@@ -17,6 +17,13 @@
 //!   primary key, the cheapest change check there is. Processes on one host sharing the
 //!   database file see each other's changes through it, as they see everything else.
 //!
+//! Measured by this crate's storage tests, which print what they measure (a 2-core
+//! machine, PostgreSQL on localhost, a change made from another task or another `Store`):
+//! PostgreSQL feeds woke 0.1 to 0.9 ms (median) and at most about 4 ms after the writer's
+//! commit returned; SQLite feeds at most about 12 ms after it, the poll interval plus a
+//! read. With its listening connection cut, a PostgreSQL feed woke about 80 ms after a
+//! commit (polling) until it listened again.
+//!
 //! The backends' halves live in `sqlite.rs` and `postgres.rs`.
 
 use std::fmt;

@@ -14,9 +14,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use keyward_runtime::testing::Ca;
+use keyward_runtime::testing::{Ca, header, read_request};
 use support::{Server, admin_token, issue_files, keyward, text};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 /// What the backend received: the client certificate subject nginx passed on, and the body.
 type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
@@ -33,32 +33,10 @@ async fn backend() -> (u16, Received) {
             let recorded = Arc::clone(&recorded);
             tokio::spawn(async move {
                 let mut buffer = Vec::new();
-                let mut chunk = [0u8; 8192];
                 loop {
-                    let head_end = loop {
-                        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break end + 4;
-                        }
-                        match tcp.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-                        }
-                    };
-                    let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
-                    let header = |name: &str| {
-                        head.lines()
-                            .find_map(|line| line.split_once(':').filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_owned()))
-                    };
-                    let length: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
-                    while buffer.len() < head_end + length {
-                        match tcp.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    let subject = header("x-client-dn").unwrap_or_default();
-                    recorded.lock().unwrap().push((subject.clone(), buffer[head_end..head_end + length].to_vec()));
-                    buffer.drain(..head_end + length);
+                    let Some((head, body)) = read_request(&mut tcp, &mut buffer).await else { return };
+                    let subject = header(&head, "x-client-dn").unwrap_or_default();
+                    recorded.lock().unwrap().push((subject.clone(), body));
                     let answer = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{subject}", subject.len());
                     if tcp.write_all(answer.as_bytes()).await.is_err() {
                         return;
@@ -112,9 +90,10 @@ fn nginx(dir: &Path, port: u16, backend: u16, server_ca: &Ca, client_cas: &[&Ca]
         .stderr(Stdio::null())
         .spawn()
         .expect("nginx is needed for this test (.ci/run installs nginx-light)");
+    let nginx = Nginx(child);
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Nginx(child);
+            return nginx;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
