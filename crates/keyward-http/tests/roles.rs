@@ -157,6 +157,23 @@ fn cases() -> Vec<Case> {
             expect: [403, 403, 403, 204],
         },
         Case {
+            name: "deploy a flow",
+            method: "POST",
+            path: "/api/v1/flows",
+            body: |_| Some(json!({"source": "name = \"rolecheck\"\n[receiver]\nurl = \"http://127.0.0.1:9/in\"\n"})),
+            expect: [403, 200, 200, 403],
+        },
+        Case { name: "list flows", method: "GET", path: "/api/v1/flows", body: no_body, expect: [200, 200, 200, 200] },
+        Case {
+            name: "stop an unknown flow",
+            method: "POST",
+            path: "/api/v1/flows/nosuch/stop",
+            body: no_body,
+            expect: [403, 404, 404, 403],
+        },
+        Case { name: "list nodes", method: "GET", path: "/api/v1/nodes", body: no_body, expect: [200, 200, 200, 200] },
+        Case { name: "where an alias is used", method: "GET", path: "/api/v1/usage/{t}", body: no_body, expect: [200, 200, 200, 200] },
+        Case {
             name: "connectivity test without a client certificate",
             method: "POST",
             path: "/api/v1/connectivity/tls",
@@ -317,6 +334,11 @@ async fn openapi_document_is_public_and_lists_every_endpoint() {
         "/api/v1/messages/decrypt",
         "/api/v1/settings/retention",
         "/api/v1/connectivity/tls",
+        "/api/v1/flows",
+        "/api/v1/flows/{name}",
+        "/api/v1/flows/{name}/{operation}",
+        "/api/v1/nodes",
+        "/api/v1/usage/{alias}",
     ] {
         assert!(paths.contains_key(path), "OpenAPI document lacks {path}");
     }
