@@ -397,12 +397,17 @@ impl Client {
         self.json(self.request(Method::GET, &["api", "v1", "flows", name])?).await
     }
 
-    /// Stops, starts or restarts a flow (`operation`: stop, start, restart).
+    /// Stops, starts or restarts a flow (`operation`: stop, start, restart) on every node,
+    /// or on `node` alone.
     ///
     /// # Errors
     /// See [`ClientError`].
-    pub async fn change_flow(&self, name: &str, operation: &str) -> Result<FlowJson, ClientError> {
-        self.json(self.request(Method::POST, &["api", "v1", "flows", name, operation])?).await
+    pub async fn change_flow(&self, name: &str, operation: &str, node: Option<&str>) -> Result<FlowJson, ClientError> {
+        let mut builder = self.request(Method::POST, &["api", "v1", "flows", name, operation])?;
+        if let Some(node) = node {
+            builder = builder.query(&[("node", node)]);
+        }
+        self.json(builder).await
     }
 
     /// Undeploys a flow.

@@ -7,7 +7,7 @@
 //! answer (request-reply). A stopped flow answers 503 with `Retry-After`.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -23,6 +23,13 @@ use crate::auth::Caller;
 use crate::problem::{Problem, status_of};
 use crate::server::AppState;
 use crate::wire::*;
+
+/// The node a flow change is for; every node when absent.
+#[derive(Debug, serde::Deserialize)]
+pub struct NodeTarget {
+    /// The node's id.
+    pub node: Option<String>,
+}
 
 /// Seconds a sender is asked to wait before retrying a stopped flow.
 pub const RETRY_AFTER_SECONDS: u32 = 5;
@@ -61,6 +68,11 @@ fn flow_json(record: FlowRecord) -> FlowJson {
         deployed_by: record.deployed_by,
         updated_at: record.updated_at.to_rfc3339(),
         updated_by: record.updated_by,
+        nodes: record
+            .nodes
+            .into_iter()
+            .map(|n| FlowNodeJson { node: n.node, state: n.state.as_str().to_owned(), restarts: n.restarts })
+            .collect(),
         source: record.source,
     }
 }
@@ -96,14 +108,16 @@ async fn undeploy(State(state): State<AppState>, Caller(actor): Caller, Path(nam
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Stop, start or restart a flow on every node.
+/// Stop, start or restart a flow on every node, or with `?node=ID` on that node alone.
 #[utoipa::path(post, path = "/api/v1/flows/{name}/{operation}", tag = "flows", security(("bearer" = [])),
-    params(("name" = String, Path, description = "Flow name"), ("operation" = String, Path, description = "stop, start or restart")),
+    params(("name" = String, Path, description = "Flow name"), ("operation" = String, Path, description = "stop, start or restart"),
+        ("node" = Option<String>, Query, description = "Only on this node")),
     responses((status = 200, body = FlowJson), (status = 400, body = ProblemJson), (status = 403, body = ProblemJson), (status = 404, body = ProblemJson)))]
 async fn change_flow(
     State(state): State<AppState>,
     Caller(actor): Caller,
     Path((name, operation)): Path<(String, String)>,
+    Query(target): Query<NodeTarget>,
 ) -> Result<Json<FlowJson>, Problem> {
     let change = match operation.as_str() {
         "stop" => FlowChange::Stop,
@@ -111,7 +125,7 @@ async fn change_flow(
         "restart" => FlowChange::Restart,
         other => return Err(Problem::bad_request(format!("{other:?} is not an operation; use stop, start or restart"))),
     };
-    Ok(Json(flow_json(state.flows.change(&actor, &name, change).await?)))
+    Ok(Json(flow_json(state.flows.change(&actor, &name, change, target.node.as_deref()).await?)))
 }
 
 /// The runtime nodes with their last heartbeat, the keystore change they applied and their flows.

@@ -654,8 +654,21 @@ pub struct FlowJson {
     pub updated_at: String,
     /// Who changed it.
     pub updated_by: String,
+    /// Nodes where it was stopped, started or restarted alone.
+    pub nodes: Vec<FlowNodeJson>,
     /// The flow file.
     pub source: String,
+}
+
+/// A flow's state on one node.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FlowNodeJson {
+    /// The node.
+    pub node: String,
+    /// `started` or `stopped` there.
+    pub state: String,
+    /// Restarts there alone.
+    pub restarts: i64,
 }
 
 /// A runtime node.

@@ -11,7 +11,9 @@
 //!
 //! Deployment state lives in the store; every node converges to it: a flow whose
 //! generation moved (deploy, restart) is rebuilt, a stopped one answers
-//! [`FlowRunError::Stopped`], an undeployed one disappears.
+//! [`FlowRunError::Stopped`], an undeployed one disappears. An operator may also stop,
+//! start or restart a flow on one node alone; the node reads its own state and generation
+//! for the flow ([`FlowRecord::state_on`], [`FlowRecord::generation_on`]).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -186,7 +188,10 @@ impl Node {
         let mut next = BTreeMap::new();
         for record in self.keystore.store().flows().await? {
             let running = match previous.get(&record.name) {
-                Some(old) if old.record.generation == record.generation && old.record.source == record.source => {
+                Some(old)
+                    if old.record.generation_on(&self.id) == record.generation_on(&self.id)
+                        && old.record.source == record.source =>
+                {
                     if let Ok((flow, channel)) = &old.built {
                         let trust = self.trust(flow).await?;
                         if let Err(e) = channel.refresh(&trust) {
@@ -238,7 +243,7 @@ impl Node {
     /// [`FlowRunError`]: not deployed, stopped, broken, a step failed, no answer.
     pub async fn handle(&self, name: &str, body: Vec<u8>, content_type: Option<&str>) -> Result<Answer, FlowRunError> {
         let running = self.flows.load().get(name).cloned().ok_or_else(|| FlowRunError::NotDeployed(name.to_owned()))?;
-        if running.record.state == FlowState::Stopped {
+        if running.record.state_on(&self.id) == FlowState::Stopped {
             return Err(FlowRunError::Stopped(name.to_owned()));
         }
         let (flow, channel) = running
@@ -333,7 +338,7 @@ impl Node {
         let flows = self.flows.load();
         let summary: Vec<String> = flows
             .values()
-            .map(|f| format!("{}:{}:g{}", f.record.name, f.record.state.as_str(), f.record.generation))
+            .map(|f| format!("{}:{}:g{}", f.record.name, f.record.state_on(&self.id).as_str(), f.record.generation_on(&self.id)))
             .collect();
         let store = self.keystore.store();
         store

@@ -115,17 +115,19 @@ impl Flows {
         self.keystore.store().flow(name).await?.ok_or_else(|| FlowsError::NotFound(name.to_owned()))
     }
 
-    /// Stops, starts or restarts a flow on every node.
+    /// Stops, starts or restarts a flow on every node, or on node `node` alone.
     ///
     /// # Errors
     /// Forbidden roles, [`FlowsError::NotFound`], store errors.
-    pub async fn change(&self, actor: &Actor, name: &str, change: FlowChange) -> Result<FlowRecord, FlowsError> {
+    pub async fn change(&self, actor: &Actor, name: &str, change: FlowChange, node: Option<&str>) -> Result<FlowRecord, FlowsError> {
         authorize(actor.role, Action::ManageFlows, None)?;
-        self.keystore
-            .store()
-            .set_flow_state(name, change, actor, self.keystore.now())
-            .await
-            .map_err(|e| not_found(e, name))
+        let store = self.keystore.store();
+        let now = self.keystore.now();
+        let changed = match node {
+            None => store.set_flow_state(name, change, actor, now).await,
+            Some(node) => store.set_flow_state_on_node(name, node, change, actor, now).await,
+        };
+        changed.map_err(|e| not_found(e, name))
     }
 
     /// Removes a flow from every node.

@@ -58,7 +58,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 pub use error::StoreError;
 pub use feed::ChangeFeed;
 pub use model::{
-    AuditEvent, AuditProblem, AuditRecord, AuditVerification, EntryChange, EntryOp, FlowChange, FlowRecord,
+    AuditEvent, AuditProblem, AuditRecord, AuditVerification, EntryChange, EntryOp, FlowChange, FlowOnNode, FlowRecord,
     FlowState, NewToken, NewVersion, NodeRecord, StoredMaterial, TokenRecord, UsageRecord,
 };
 
@@ -331,6 +331,23 @@ impl Store {
         at: Timestamp,
     ) -> Result<FlowRecord, StoreError> {
         dispatch!(self, h => h.set_flow_state(name, change, actor, at).await)
+    }
+
+    /// Stops, starts or restarts a flow on node `node` alone (until the next change for
+    /// every node, or the next deploy). Audited like [`Store::set_flow_state`], naming the
+    /// node.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown flow, database errors.
+    pub async fn set_flow_state_on_node(
+        &self,
+        name: &str,
+        node: &str,
+        change: FlowChange,
+        actor: &Actor,
+        at: Timestamp,
+    ) -> Result<FlowRecord, StoreError> {
+        dispatch!(self, h => h.set_flow_state_on_node(name, node, change, actor, at).await)
     }
 
     /// Removes a deployed flow and audits it as `flows.undeploy`, in one transaction.

@@ -346,6 +346,31 @@ pub struct FlowRecord {
     pub updated_at: Timestamp,
     /// Who last changed it.
     pub updated_by: String,
+    /// Nodes where it was stopped, started or restarted alone, by node id.
+    pub nodes: Vec<FlowOnNode>,
+}
+
+/// A flow's state on one node that an operator changed on that node alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowOnNode {
+    /// The node's id.
+    pub node: String,
+    /// The flow's state there.
+    pub state: FlowState,
+    /// Restarts on that node alone.
+    pub restarts: i64,
+}
+
+impl FlowRecord {
+    /// The flow's state on node `node`.
+    pub fn state_on(&self, node: &str) -> FlowState {
+        self.nodes.iter().find(|n| n.node == node).map_or(self.state, |n| n.state)
+    }
+
+    /// The flow's generation on node `node`: its generation plus the restarts there alone.
+    pub fn generation_on(&self, node: &str) -> i64 {
+        self.generation + self.nodes.iter().find(|n| n.node == node).map_or(0, |n| n.restarts)
+    }
 }
 
 /// A runtime node as it last reported itself with [`crate::Store::heartbeat`].

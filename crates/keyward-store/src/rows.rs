@@ -77,6 +77,15 @@ pub(crate) struct FlowRow {
     pub(crate) updated_by: String,
 }
 
+/// A row of `flow_nodes`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct FlowNodeRow {
+    pub(crate) flow: String,
+    pub(crate) node: String,
+    pub(crate) state: String,
+    pub(crate) restarts: i64,
+}
+
 /// A row of `nodes`.
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct NodeRow {
@@ -208,6 +217,7 @@ impl FlowRow {
             deployed_by: self.deployed_by,
             updated_at: Timestamp::from_millis(self.updated_at),
             updated_by: self.updated_by,
+            nodes: Vec::new(),
         })
     }
 }

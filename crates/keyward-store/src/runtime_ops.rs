@@ -12,8 +12,8 @@ use keyward_domain::{Actor, Timestamp};
 use super::ops::append_event;
 use super::{Conn, Handle};
 use crate::error::StoreError;
-use crate::model::{AuditEvent, FlowChange, FlowRecord, FlowState, NodeRecord, UsageRecord};
-use crate::rows::{self, FlowRow, NodeRow, UsageRow};
+use crate::model::{AuditEvent, FlowChange, FlowOnNode, FlowRecord, FlowState, NodeRecord, UsageRecord};
+use crate::rows::{self, FlowNodeRow, FlowRow, NodeRow, UsageRow, parse_name};
 
 impl Handle {
     pub(crate) async fn deploy_flow(
@@ -40,6 +40,7 @@ impl Handle {
         .bind(actor.name.as_str())
         .fetch_one(&mut *conn)
         .await?;
+        clear_nodes(conn, name).await?;
         let detail = format!("deployed flow {name} (generation {})", row.generation);
         let event = AuditEvent { actor, at, action: "flows.deploy", alias: None, version: None, detail: &detail };
         let seq = append_event(conn, &event).await?;
@@ -73,13 +74,52 @@ impl Handle {
         let Some(row) = row else {
             return Err(StoreError::NotFound(format!("no flow named {name}")));
         };
-        let detail = format!("{} flow {name} (generation {})", past_tense(change), row.generation);
+        clear_nodes(conn, name).await?;
+        let detail = format!("{} flow {name} (generation {}) on every node", past_tense(change), row.generation);
         let action = change.audit_action();
         let event = AuditEvent { actor, at, action, alias: None, version: None, detail: &detail };
         let seq = append_event(conn, &event).await?;
         write.commit().await?;
         tracing::debug!(flow = name, action, generation = row.generation, audit_seq = seq, "flow changed");
         row.into_record()
+    }
+
+    pub(crate) async fn set_flow_state_on_node(
+        &self,
+        name: &str,
+        node: &str,
+        change: FlowChange,
+        actor: &Actor,
+        at: Timestamp,
+    ) -> Result<FlowRecord, StoreError> {
+        let mut write = self.begin_write().await?;
+        let conn: &mut Conn = &mut write.tx;
+        let exists: Option<(i64,)> = sqlx::query_as("SELECT generation FROM flows WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!("no flow named {name}")));
+        }
+        let bump: i64 = if change == FlowChange::Restart { 1 } else { 0 };
+        sqlx::query(
+            "INSERT INTO flow_nodes (flow, node, state, restarts, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (flow, node) DO UPDATE SET state = excluded.state, restarts = flow_nodes.restarts + excluded.restarts, \
+             updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+        )
+        .bind(name)
+        .bind(node)
+        .bind(change.state().as_str())
+        .bind(bump)
+        .bind(at.millis())
+        .bind(actor.name.as_str())
+        .execute(&mut *conn)
+        .await?;
+        let detail = format!("{} flow {name} on node {node} only", past_tense(change));
+        let event = AuditEvent { actor, at, action: change.audit_action(), alias: None, version: None, detail: &detail };
+        append_event(conn, &event).await?;
+        write.commit().await?;
+        self.flow(name).await?.ok_or_else(|| StoreError::NotFound(format!("no flow named {name}")))
     }
 
     pub(crate) async fn undeploy_flow(&self, name: &str, actor: &Actor, at: Timestamp) -> Result<(), StoreError> {
@@ -106,7 +146,19 @@ impl Handle {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows::flows(rows)
+        let mut flows = rows::flows(rows)?;
+        let on_nodes: Vec<FlowNodeRow> = sqlx::query_as("SELECT flow, node, state, restarts FROM flow_nodes")
+            .fetch_all(&self.pool)
+            .await?;
+        for row in on_nodes {
+            if let Some(flow) = flows.iter_mut().find(|f| f.name == row.flow) {
+                flow.nodes.push(on_node(row)?);
+            }
+        }
+        for flow in &mut flows {
+            flow.nodes.sort_by(|a, b| a.node.cmp(&b.node));
+        }
+        Ok(flows)
     }
 
     pub(crate) async fn flow(&self, name: &str) -> Result<Option<FlowRecord>, StoreError> {
@@ -117,7 +169,14 @@ impl Handle {
         .bind(name)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(FlowRow::into_record).transpose()
+        let Some(mut flow) = row.map(FlowRow::into_record).transpose()? else { return Ok(None) };
+        let on_nodes: Vec<FlowNodeRow> = sqlx::query_as("SELECT flow, node, state, restarts FROM flow_nodes WHERE flow = $1")
+            .bind(name)
+            .fetch_all(&self.pool)
+            .await?;
+        flow.nodes = on_nodes.into_iter().map(on_node).collect::<Result<_, _>>()?;
+        flow.nodes.sort_by(|a, b| a.node.cmp(&b.node));
+        Ok(Some(flow))
     }
 
     pub(crate) async fn heartbeat(&self, node: &NodeRecord) -> Result<(), StoreError> {
@@ -209,4 +268,14 @@ fn past_tense(change: FlowChange) -> &'static str {
         FlowChange::Start => "started",
         FlowChange::Restart => "restarted",
     }
+}
+
+/// Removes a flow's per-node states: a change for every node overrides them.
+async fn clear_nodes(conn: &mut Conn, name: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM flow_nodes WHERE flow = $1").bind(name).execute(&mut *conn).await?;
+    Ok(())
+}
+
+fn on_node(row: FlowNodeRow) -> Result<FlowOnNode, StoreError> {
+    Ok(FlowOnNode { state: parse_name("flow_nodes.state", &row.state)?, node: row.node, restarts: row.restarts })
 }

@@ -772,6 +772,7 @@ async fn flows_deploy_and_redeploy(h: &Harness) {
         deployed_by: "alice".into(),
         updated_at: at(1),
         updated_by: "alice".into(),
+        nodes: Vec::new(),
     };
     assert_eq!(flow, expected);
     assert_eq!(store.flow("orders").await.unwrap(), Some(expected));
@@ -816,6 +817,24 @@ async fn flow_state_changes(h: &Harness) {
     assert_eq!(store.flow("orders").await.unwrap(), Some(flow.clone()));
     // The next deploy continues from there.
     assert_eq!(deploy(store, "orders", 2, at(8)).await.generation, 4);
+
+    // On one node alone: stop there, restart there; a change for every node, or a deploy,
+    // ends it.
+    let on = |change, node: &'static str, seconds| store.set_flow_state_on_node("orders", node, change, &alice, at(seconds));
+    let flow = on(FlowChange::Stop, "node-2", 9).await.unwrap();
+    assert_eq!((flow.state_on("node-2"), flow.state_on("node-1"), flow.generation_on("node-2")), (FlowState::Stopped, FlowState::Started, 4));
+    let flow = on(FlowChange::Restart, "node-2", 10).await.unwrap();
+    assert_eq!((flow.state_on("node-2"), flow.generation_on("node-2"), flow.generation_on("node-1")), (FlowState::Started, 5, 4));
+    assert_eq!(store.flows().await.unwrap()[0].nodes.len(), 1);
+    assert!(store.set_flow_state_on_node("nope", "node-2", FlowChange::Stop, &alice, at(11)).await.unwrap_err().is_not_found());
+    let flow = change(FlowChange::Stop, 12).await.unwrap();
+    assert!(flow.nodes.is_empty());
+    assert_eq!(flow.state_on("node-2"), FlowState::Stopped);
+    on(FlowChange::Start, "node-3", 13).await.unwrap();
+    assert!(deploy(store, "orders", 3, at(14)).await.nodes.is_empty());
+    store.undeploy_flow("orders", &alice, at(15)).await.unwrap();
+    deploy(store, "orders", 1, at(16)).await;
+    assert!(store.flow("orders").await.unwrap().unwrap().nodes.is_empty(), "per-node states go with the flow");
 
     assert_eq!(FlowState::Stopped.as_str(), "stopped");
     assert_eq!("started".parse::<FlowState>(), Ok(FlowState::Started));

@@ -107,21 +107,28 @@ pub enum FlowsCommand {
         /// The flow's name.
         name: String,
     },
-    /// Stop a flow on every node; its senders get 503 with Retry-After.
+    /// Stop a flow (on every node, or --node ID); its senders get 503 with Retry-After.
     Stop(FlowTarget),
-    /// Start a stopped flow on every node.
+    /// Start a stopped flow (on every node, or --node ID).
     Start(FlowTarget),
-    /// Restart a flow on every node (it is rebuilt, its connections replaced).
+    /// Restart a flow (on every node, or --node ID): it is rebuilt, its connections replaced.
     Restart(FlowTarget),
     /// Remove a flow from every node.
-    Undeploy(FlowTarget),
+    Undeploy {
+        /// The flow's name.
+        name: String,
+    },
 }
 
 #[derive(Debug, Args)]
 pub struct FlowTarget {
     /// The flow's name.
     pub name: String,
-    /// Apply on every node (the only choice: deployment state is shared by all nodes).
+    /// Only on this node (see `keyward nodes list`); a later change for every node, or a
+    /// deploy, ends it.
+    #[arg(long, conflicts_with = "all_nodes")]
+    pub node: Option<String>,
+    /// On every node (the default).
     #[arg(long)]
     pub all_nodes: bool,
 }

@@ -13,7 +13,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use keyward_http::wire::{EncryptRequest, SignerJson, TlsTestRequest};
 
-use crate::cli::{AuditCommand, Command, FlowsCommand, Global, KeysCommand, NodesCommand, Output, SignArgs, TestCommand, TokenCommand, VerifyArgs};
+use crate::cli::{AuditCommand, Command, FlowTarget, FlowsCommand, Global, KeysCommand, NodesCommand, Output, SignArgs, TestCommand, TokenCommand, VerifyArgs};
 use crate::output;
 
 pub async fn run(global: &Global, command: Command) -> anyhow::Result<ExitCode> {
@@ -106,17 +106,24 @@ async fn flows(client: &Client, out: Output, command: FlowsCommand) -> anyhow::R
         }
         FlowsCommand::List => output::flows(out, &client.flows().await?),
         FlowsCommand::Show { name } => output::flow(out, &client.flow(&name).await?),
-        FlowsCommand::Stop(target) => output::flow_changed(out, &client.change_flow(&target.name, "stop").await?, "stopped"),
-        FlowsCommand::Start(target) => output::flow_changed(out, &client.change_flow(&target.name, "start").await?, "started"),
-        FlowsCommand::Restart(target) => {
-            output::flow_changed(out, &client.change_flow(&target.name, "restart").await?, "restarted");
-        }
-        FlowsCommand::Undeploy(target) => {
-            client.undeploy_flow(&target.name).await?;
+        FlowsCommand::Stop(target) => change_flow(client, out, &target, "stop", "stopped").await?,
+        FlowsCommand::Start(target) => change_flow(client, out, &target, "start", "started").await?,
+        FlowsCommand::Restart(target) => change_flow(client, out, &target, "restart", "restarted").await?,
+        FlowsCommand::Undeploy { name } => {
+            client.undeploy_flow(&name).await?;
             if out == Output::Table {
-                println!("undeployed {} from every node", target.name);
+                println!("undeployed {name} from every node");
             }
         }
+    }
+    Ok(())
+}
+
+async fn change_flow(client: &Client, out: Output, target: &FlowTarget, operation: &str, done: &str) -> anyhow::Result<()> {
+    let flow = client.change_flow(&target.name, operation, target.node.as_deref()).await?;
+    match &target.node {
+        Some(node) => output::flow_changed_on(out, &flow, done, node),
+        None => output::flow_changed(out, &flow, done),
     }
     Ok(())
 }

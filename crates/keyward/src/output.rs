@@ -278,6 +278,15 @@ pub fn flow_changed(out: Output, flow: &FlowJson, what: &str) {
     println!("{what} {} (generation {}, {}); every node follows within a second", flow.name, flow.generation, flow.state);
 }
 
+/// A flow after a change on one node.
+pub fn flow_changed_on(out: Output, flow: &FlowJson, what: &str, node: &str) {
+    if out == Output::Json {
+        println!("{}", to_pretty_json(flow));
+        return;
+    }
+    println!("{what} {} on node {node} only; on the other nodes it stays {}", flow.name, flow.state);
+}
+
 /// The deployed flows.
 pub fn flows(out: Output, flows: &[FlowJson]) {
     if out == Output::Json {
@@ -300,6 +309,9 @@ pub fn flow(out: Output, flow: &FlowJson) {
     println!("state:       {} (generation {})", flow.state, flow.generation);
     println!("deployed:    {} by {}", flow.deployed_at, flow.deployed_by);
     println!("updated:     {} by {}", flow.updated_at, flow.updated_by);
+    for node in &flow.nodes {
+        println!("on node {}: {} ({} restart(s) there alone)", node.node, node.state, node.restarts);
+    }
     println!("senders post to /flows/{} on any node", flow.name);
     println!();
     print!("{}", flow.source);

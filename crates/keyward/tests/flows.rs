@@ -8,6 +8,7 @@
 
 mod support;
 
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -311,4 +312,147 @@ async fn three_nodes_on_postgres_follow_an_activation_under_load() {
     for node in nodes {
         node.stop();
     }
+}
+
+fn openssl(dir: &Path, args: &[&str]) -> Output {
+    let output = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl is needed for this test");
+    assert!(output.status.success(), "openssl {args:?}: {}", text(&output));
+    output
+}
+
+/// Inbound: the sender's message is encrypted to keyward's key and signed by the sender
+/// (both by OpenSSL); a flow decrypts with any valid key, verifies against the sender's
+/// certificate and passes the content on. Outbound: a flow signs and encrypts to the
+/// partner's certificate; OpenSSL opens and verifies what the partner received. And a
+/// receiver that is not there: retried with backoff, then 502 with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decrypt_verify_sign_encrypt_steps_and_retries() {
+    let setup = Setup::new(false).await;
+    let d = setup.dir.clone();
+    // The sender's signing key and keyward's decryption key; the partner's encryption key.
+    openssl(&d, &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-noenc", "-keyout", "sender.key", "-subj", "/CN=sender", "-days", "30", "-out", "sender.pem"]);
+    setup.ok(&["keys", "import", "sender-signing", "--file", "sender.pem"]);
+    setup.ok(&["keys", "create", "inbound", "--algorithm", "rsa-2048", "--subject", "CN=inbound"]);
+    setup.ok(&["keys", "export", "inbound", "--format", "pem", "--out", "inbound.pem"]);
+    openssl(&d, &["req", "-x509", "-newkey", "rsa:2048", "-noenc", "-keyout", "partner-enc.key", "-subj", "/CN=partner encryption", "-days", "30", "-out", "partner-enc.pem"]);
+    setup.ok(&["keys", "import", "partner-enc", "--file", "partner-enc.pem"]);
+    let url = setup.partner.url("/in");
+    let flows = [
+        format!("name = \"inbound\"\n[[steps]]\ntype = \"decrypt\"\n[[steps]]\ntype = \"verify\"\ntrust = [\"sender-signing\"]\n[receiver]\nurl = \"{url}\"\nclient_alias = \"tls-client\"\ntrust = [\"partner-ca\"]\n"),
+        format!("name = \"outbound\"\n[[steps]]\ntype = \"sign\"\n  [[steps.signers]]\n  alias = \"sign-ec\"\n[[steps]]\ntype = \"encrypt\"\nrecipients = [\"partner-enc\"]\n[receiver]\nurl = \"{url}\"\nclient_alias = \"tls-client\"\ntrust = [\"partner-ca\"]\n"),
+        "name = \"nowhere\"\n[receiver]\nurl = \"http://127.0.0.1:9/in\"\nretries = 2\nbackoff_ms = 50\nconnect_timeout_ms = 500\n".to_owned(),
+    ];
+    for (index, flow) in flows.iter().enumerate() {
+        std::fs::write(d.join(format!("flow-{index}.toml")), flow).unwrap();
+        setup.ok(&["flows", "deploy", &format!("flow-{index}.toml")]);
+    }
+    let sender = reqwest::Client::new();
+    let post = |name: &'static str, body: Vec<u8>| {
+        let sender = sender.clone();
+        let url = format!("{}/flows/{name}", setup.server.base);
+        async move {
+            for _ in 0..50 {
+                let answer = sender.post(&url).body(body.clone()).send().await.unwrap();
+                if answer.status() != 404 {
+                    return (answer.status().as_u16(), answer.text().await.unwrap());
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            panic!("flow {name} never became available");
+        }
+    };
+
+    // Inbound.
+    std::fs::write(d.join("order.xml"), "<order id=\"inbound\"/>\n").unwrap();
+    openssl(&d, &["cms", "-sign", "-binary", "-nodetach", "-outform", "DER", "-in", "order.xml", "-signer", "sender.pem", "-inkey", "sender.key", "-out", "signed.p7m"]);
+    openssl(&d, &["cms", "-encrypt", "-binary", "-outform", "DER", "-aes256", "-in", "signed.p7m", "-out", "sealed.p7m", "inbound.pem"]);
+    let (status, answer) = post("inbound", std::fs::read(d.join("sealed.p7m")).unwrap()).await;
+    assert_eq!(status, 200, "{answer}");
+    let received = setup.partner.bodies.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(received.1, b"<order id=\"inbound\"/>\n");
+    // A message signed by someone else does not verify: 422, nothing reaches the partner.
+    openssl(&d, &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-noenc", "-keyout", "mallory.key", "-subj", "/CN=mallory", "-days", "30", "-out", "mallory.pem"]);
+    openssl(&d, &["cms", "-sign", "-binary", "-nodetach", "-outform", "DER", "-in", "order.xml", "-signer", "mallory.pem", "-inkey", "mallory.key", "-out", "forged.p7m"]);
+    openssl(&d, &["cms", "-encrypt", "-binary", "-outform", "DER", "-aes256", "-in", "forged.p7m", "-out", "forged-sealed.p7m", "inbound.pem"]);
+    let before = setup.partner.bodies.lock().unwrap().len();
+    let (status, answer) = post("inbound", std::fs::read(d.join("forged-sealed.p7m")).unwrap()).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer.contains("step 2 (verify)"), "{answer}");
+    assert_eq!(setup.partner.bodies.lock().unwrap().len(), before);
+
+    // Outbound.
+    let (status, answer) = post("outbound", b"<order id=\"outbound\"/>\n".to_vec()).await;
+    assert_eq!(status, 200, "{answer}");
+    let received = setup.partner.bodies.lock().unwrap().last().cloned().unwrap();
+    std::fs::write(d.join("to-partner.p7m"), &received.1).unwrap();
+    openssl(&d, &["cms", "-decrypt", "-inform", "DER", "-in", "to-partner.p7m", "-recip", "partner-enc.pem", "-inkey", "partner-enc.key", "-out", "opened.p7m"]);
+    setup.ok(&["keys", "export", "sign-ec", "--format", "pem", "--out", "sign-ec.pem"]);
+    openssl(&d, &["cms", "-verify", "-inform", "DER", "-in", "opened.p7m", "-CAfile", "sign-ec.pem", "-purpose", "any", "-binary", "-out", "outbound.xml"]);
+    assert_eq!(std::fs::read_to_string(d.join("outbound.xml")).unwrap(), "<order id=\"outbound\"/>\n");
+
+    // No receiver: three attempts with backoff, then 502 naming the cause.
+    let started = Instant::now();
+    let (status, answer) = post("nowhere", b"x".to_vec()).await;
+    assert_eq!(status, 502, "{answer}");
+    assert!(answer.contains("after 3 attempts"), "{answer}");
+    assert!(started.elapsed() >= Duration::from_millis(150), "backoff 50 + 100 ms");
+
+    // Where-used: a decrypt step uses any valid key, so it is listed for every key pair.
+    let usage = setup.ok(&["usage", "inbound"]);
+    assert!(usage.contains("flows that use any valid key") && usage.contains("inbound"), "{usage}");
+    let usage = setup.ok(&["usage", "partner-enc"]);
+    assert!(usage.contains("outbound"), "{usage}");
+}
+
+/// A second node on the same SQLite file (same host): it runs the deployed flow too; a flow
+/// stopped on that node alone answers 503 there and keeps working on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_node_on_the_sqlite_file_and_a_stop_on_one_node() {
+    let setup = Setup::new(false).await;
+    let node = Server::start_node(&setup.dir.join("data"), "node-2", &[]);
+    let urls = [setup.flow_url(), format!("{}/flows/orders", node.base)];
+    let sender = reqwest::Client::new();
+    let status_of = |url: String| {
+        let sender = sender.clone();
+        async move { sender.post(&url).body("<order/>").send().await.unwrap().status().as_u16() }
+    };
+    let wait_for = |url: String, wanted: u16| {
+        let status_of = &status_of;
+        async move {
+            let mut status = 0;
+            for _ in 0..100 {
+                status = status_of(url.clone()).await;
+                if status == wanted {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            panic!("{url} answered {status}, not {wanted}");
+        }
+    };
+    for url in &urls {
+        wait_for(url.clone(), 200).await;
+    }
+    let changed = setup.ok(&["flows", "stop", "orders", "--node", "node-2"]);
+    assert!(changed.contains("stopped orders on node node-2 only"), "{changed}");
+    wait_for(urls[1].clone(), 503).await;
+    assert_eq!(status_of(urls[0].clone()).await, 200);
+    let shown = setup.ok(&["flows", "show", "orders"]);
+    assert!(shown.contains("on node node-2: stopped"), "{shown}");
+    setup.ok(&["flows", "start", "orders", "--node", "node-2"]);
+    wait_for(urls[1].clone(), 200).await;
+    // A change for every node ends the per-node state.
+    setup.ok(&["flows", "restart", "orders", "--all-nodes"]);
+    let shown = setup.ok(&["flows", "show", "orders"]);
+    assert!(!shown.contains("on node node-2"), "{shown}");
+    let mut listed = String::new();
+    for _ in 0..30 {
+        listed = setup.ok(&["nodes", "list"]);
+        if listed.matches("orders:started:g2").count() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(listed.matches("orders:started:g2").count(), 2, "{listed}");
+    node.stop();
 }
