@@ -274,13 +274,18 @@ impl LiveClientCert {
         self.hints.load_full()
     }
 
-    /// The key this resolver would present now to a server that names no CAs; a channel
-    /// compares it between keystore changes to know when to replace its connections.
+    /// The key this resolver would present now, to a server that names the acceptable CAs
+    /// it named in the latest handshake (none before the first); a channel compares it
+    /// between keystore changes to know when to replace its connections.
     pub fn would_present(&self) -> Option<(Alias, VersionId)> {
         let ring = self.keys.current();
         let key = match &self.choice {
             ClientChoice::Alias(alias) => ring.get(alias),
-            ClientChoice::AnyValidKey => ring.keys().next(),
+            ClientChoice::AnyValidKey => {
+                let hints = self.hints.load();
+                let hints: Vec<&[u8]> = hints.as_deref().map_or_else(Vec::new, |h| h.iter().map(Vec::as_slice).collect());
+                ring.keys().find(|key| key.accepted_by(&hints))
+            }
         };
         key.map(|key| (key.alias.clone(), key.version))
     }
@@ -372,6 +377,8 @@ mod tests {
         let contents = name_contents(&b_name).unwrap().to_vec();
         resolver.resolve(&[contents.as_slice()], ALL_SCHEMES).unwrap();
         assert_eq!(resolver.last_presented().unwrap().alias().as_str(), "b-ec");
+        // A channel asks which key it would present: the one the server's CAs accept.
+        assert_eq!(resolver.would_present().unwrap().0.as_str(), "b-ec");
         assert!(resolver.resolve(&[b"\x30\x00".as_slice()], ALL_SCHEMES).is_none());
     }
 }

@@ -52,6 +52,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     keyward_http::server::serve_router(listener, router, shutdown_signal()).await?;
     let _ = stop.send(true);
     let _ = follower.await;
+    let _ = store.remove_node(&node_id).await;
     tracing::info!("keyward stopped");
     Ok(())
 }
