@@ -248,3 +248,39 @@ fn build(config: &ChannelConfig, resolver: Option<&Arc<LiveClientCert>>, trust: 
         trust: trust.iter().map(|c| c.der().to_vec()).collect(),
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::identity::KeyRing;
+
+    fn config(url: &str) -> ChannelConfig {
+        ChannelConfig {
+            url: url.to_owned(),
+            client: None,
+            connect_timeout: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            retries: 0,
+            backoff: Duration::from_millis(1),
+        }
+    }
+
+    fn certificate(name: &str) -> Certificate {
+        let now = keyward_domain::Timestamp::from_seconds(1_795_428_000);
+        keyward_crypto::generate(keyward_crypto::KeyAlgorithm::EcP256, &format!("CN={name}"), 30, now).unwrap().1
+    }
+
+    #[test]
+    fn a_client_is_replaced_only_when_what_it_was_built_for_changes() {
+        let keys = LiveKeys::new(KeyRing::default());
+        let plain = Channel::new(config("http://127.0.0.1:9/in"), &keys, &[]).unwrap();
+        assert!(!plain.refresh(&[]).unwrap(), "nothing changed for a plain HTTP channel");
+        let (a, b) = (certificate("a"), certificate("b"));
+        let tls = Channel::new(config("https://127.0.0.1:9/in"), &keys, std::slice::from_ref(&a)).unwrap();
+        assert!(!tls.refresh(std::slice::from_ref(&a)).unwrap());
+        assert!(tls.refresh(&[a.clone(), b]).unwrap(), "a new trusted certificate replaces the client");
+        assert!(matches!(tls.refresh(&[]), Err(ChannelError::Setup { .. })), "nothing to trust is refused");
+        assert_eq!(tls.identity(), None);
+    }
+}

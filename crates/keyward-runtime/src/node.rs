@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use keyward_cms::Signer;
+use keyward_crypto::Certificate;
 use keyward_domain::{Actor, Alias, Role, Timestamp, VersionId};
 use keyward_keystore::{Keystore, KeystoreError};
 use keyward_store::{ChangeFeed, FlowRecord, FlowState, NodeRecord, StoreError, UsageRecord};
@@ -99,6 +100,9 @@ impl RunningFlow {
         self.built.as_ref().err().map(String::as_str)
     }
 }
+
+/// Trust lists read during one sync, with their certificates.
+type TrustLists = Vec<(Vec<Alias>, Vec<Certificate>)>;
 
 /// Counts of (flow, alias, version, partner) uses not yet written.
 type Observed = BTreeMap<(String, String, u32, String), (i64, Timestamp)>;
@@ -186,6 +190,8 @@ impl Node {
 
         let previous = self.flows.load_full();
         let mut next = BTreeMap::new();
+        // Flows often share a trust list; each list is read once per sync.
+        let mut trust_lists: TrustLists = Vec::new();
         for record in self.keystore.store().flows().await? {
             let running = match previous.get(&record.name) {
                 Some(old)
@@ -193,14 +199,14 @@ impl Node {
                         && old.record.source == record.source =>
                 {
                     if let Ok((flow, channel)) = &old.built {
-                        let trust = self.trust(flow).await?;
+                        let trust = self.trust(flow, &mut trust_lists).await?;
                         if let Err(e) = channel.refresh(&trust) {
                             tracing::warn!(node = %self.id, flow = %record.name, error = %e, "channel kept its previous client");
                         }
                     }
                     RunningFlow { built: old.built.clone(), record }
                 }
-                _ => self.build(record).await?,
+                _ => self.build(record, &mut trust_lists).await?,
             };
             next.insert(running.record.name.clone(), Arc::new(running));
         }
@@ -210,16 +216,25 @@ impl Node {
         Ok(true)
     }
 
-    async fn trust(&self, flow: &Flow) -> Result<Vec<keyward_crypto::Certificate>, NodeError> {
-        Ok(self.keystore.trust_certificates_unchecked(&flow.receiver.trust).await?)
+    /// The certificates a flow's channel trusts for its server: none for plain HTTP.
+    async fn trust(&self, flow: &Flow, known: &mut TrustLists) -> Result<Vec<Certificate>, NodeError> {
+        if !flow.receiver.url.starts_with("https://") {
+            return Ok(Vec::new());
+        }
+        if let Some((_, certificates)) = known.iter().find(|(aliases, _)| *aliases == flow.receiver.trust) {
+            return Ok(certificates.clone());
+        }
+        let certificates = self.keystore.trust_certificates_unchecked(&flow.receiver.trust).await?;
+        known.push((flow.receiver.trust.clone(), certificates.clone()));
+        Ok(certificates)
     }
 
-    async fn build(&self, record: FlowRecord) -> Result<RunningFlow, NodeError> {
+    async fn build(&self, record: FlowRecord, trust_lists: &mut TrustLists) -> Result<RunningFlow, NodeError> {
         let flow = match flow::parse(&record.source) {
             Ok(flow) => flow,
             Err(e) => return Ok(RunningFlow { built: Err(e.to_string()), record }),
         };
-        let trust = if flow.receiver.url.starts_with("https://") { self.trust(&flow).await? } else { Vec::new() };
+        let trust = self.trust(&flow, trust_lists).await?;
         let config = ChannelConfig {
             url: flow.receiver.url.clone(),
             client: match &flow.receiver.client {
