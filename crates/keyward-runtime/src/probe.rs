@@ -246,7 +246,7 @@ pub async fn probe(target: &Target, options: &ProbeOptions, now: Timestamp) -> P
             return report;
         }
     };
-    report.outcome = run(target, options, &setup, &mut report).await;
+    let outcome = run(target, options, &setup, &mut report).await;
     if let Ok(seen) = setup.verifier.seen.lock() {
         report.server_chain = seen.chain.iter().map(|der| summary(der, now)).collect();
         report.server_trusted = seen.trusted;
@@ -261,9 +261,7 @@ pub async fn probe(target: &Target, options: &ProbeOptions, now: Timestamp) -> P
             subject: key.subject().to_owned(),
         });
     }
-    let outcome = std::mem::replace(&mut report.outcome, Ok(()));
-    let refined = outcome.map_err(|failure| refine(failure, &report));
-    report.outcome = refined;
+    report.outcome = outcome.map_err(|failure| explain(failure, &report));
     report.elapsed = started.elapsed();
     report
 }
@@ -314,7 +312,22 @@ impl Setup {
     }
 }
 
-async fn run(target: &Target, options: &ProbeOptions, setup: &Setup, report: &mut ProbeReport) -> Result<(), ProbeFailure> {
+/// How a test failed, before the report is complete: a TLS error is explained with what the
+/// handshake showed (see [`explain`]).
+enum Failed {
+    /// Already a precise cause.
+    Known(ProbeFailure),
+    /// What rustls said.
+    Tls(rustls::Error),
+}
+
+impl From<ProbeFailure> for Failed {
+    fn from(failure: ProbeFailure) -> Self {
+        Failed::Known(failure)
+    }
+}
+
+async fn run(target: &Target, options: &ProbeOptions, setup: &Setup, report: &mut ProbeReport) -> Result<(), Failed> {
     let limit = options.timeout;
     let timeout = |stage: &'static str| ProbeFailure::Timeout { stage, limit_ms: limit.as_millis() };
     let server_name = ServerName::try_from(target.host.clone())
@@ -361,21 +374,31 @@ async fn run(target: &Target, options: &ProbeOptions, setup: &Setup, report: &mu
     status.map_err(|e| classify(&e))?;
     let line = answer.split(|b| *b == b'\r' || *b == b'\n').next().unwrap_or_default();
     if line.is_empty() {
-        return Err(ProbeFailure::Io("the server closed the connection without an HTTP answer".into()));
+        return Err(ProbeFailure::Io("the server closed the connection without an HTTP answer".into()).into());
     }
     report.http_status = Some(String::from_utf8_lossy(line).into_owned());
     Ok(())
 }
 
-/// A failure from an I/O error, looking for the rustls error inside.
-fn classify(error: &std::io::Error) -> ProbeFailure {
-    let Some(tls) = error.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) else {
-        return ProbeFailure::Io(error.to_string());
+/// A failure from an I/O error, keeping the rustls error inside for [`explain`].
+fn classify(error: &std::io::Error) -> Failed {
+    match error.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        Some(tls) => Failed::Tls(tls.clone()),
+        None => Failed::Known(ProbeFailure::Io(error.to_string())),
+    }
+}
+
+/// The precise cause of a failure, with what the handshake showed: an alert about
+/// certificates is about the client certificate when the server asked for one.
+fn explain(failed: Failed, report: &ProbeReport) -> ProbeFailure {
+    let tls = match failed {
+        Failed::Known(failure) => return failure,
+        Failed::Tls(tls) => tls,
     };
-    match tls {
+    match &tls {
         rustls::Error::InvalidCertificate(problem) => match problem {
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-                ProbeFailure::NameMismatch { host: String::new(), detail: tls.to_string() }
+                ProbeFailure::NameMismatch { host: report.target.host.clone(), detail: tls.to_string() }
             }
             CertificateError::Expired
             | CertificateError::ExpiredContext { .. }
@@ -383,32 +406,23 @@ fn classify(error: &std::io::Error) -> ProbeFailure {
             | CertificateError::NotValidYetContext { .. } => ProbeFailure::ServerCertificateNotValidNow(tls.to_string()),
             _ => ProbeFailure::UntrustedServer(tls.to_string()),
         },
-        rustls::Error::AlertReceived(alert) => ProbeFailure::HandshakeAlert(format!("{alert:?}")),
-        other => ProbeFailure::Tls(other.to_string()),
-    }
-}
-
-/// Makes a failure precise with what the handshake showed: alerts about certificates are
-/// about the client certificate when the server asked for one.
-fn refine(failure: ProbeFailure, report: &ProbeReport) -> ProbeFailure {
-    match failure {
-        ProbeFailure::NameMismatch { detail, .. } => ProbeFailure::NameMismatch { host: report.target.host.clone(), detail },
-        ProbeFailure::HandshakeAlert(alert) if report.acceptable_client_cas.is_some() || alert == format!("{:?}", AlertDescription::CertificateRequired) => {
-            let about_certificates = [
-                AlertDescription::BadCertificate,
-                AlertDescription::UnsupportedCertificate,
-                AlertDescription::CertificateRevoked,
-                AlertDescription::CertificateExpired,
-                AlertDescription::CertificateUnknown,
-                AlertDescription::UnknownCA,
-                AlertDescription::AccessDenied,
-                AlertDescription::CertificateRequired,
-                AlertDescription::HandshakeFailure,
-                AlertDescription::DecryptError,
-            ]
-            .iter()
-            .any(|known| format!("{known:?}") == alert);
-            match (&report.presented, about_certificates) {
+        rustls::Error::AlertReceived(alert) => {
+            let asked = report.acceptable_client_cas.is_some() || *alert == AlertDescription::CertificateRequired;
+            let about_certificates = matches!(
+                alert,
+                AlertDescription::BadCertificate
+                    | AlertDescription::UnsupportedCertificate
+                    | AlertDescription::CertificateRevoked
+                    | AlertDescription::CertificateExpired
+                    | AlertDescription::CertificateUnknown
+                    | AlertDescription::UnknownCA
+                    | AlertDescription::AccessDenied
+                    | AlertDescription::CertificateRequired
+                    | AlertDescription::HandshakeFailure
+                    | AlertDescription::DecryptError
+            );
+            let alert = format!("{alert:?}");
+            match (&report.presented, asked && about_certificates) {
                 (Some(presented), true) => ProbeFailure::ClientCertificateRejected {
                     presented: format!("{} version {} ({})", presented.alias, presented.version, presented.subject),
                     alert,
@@ -417,7 +431,7 @@ fn refine(failure: ProbeFailure, report: &ProbeReport) -> ProbeFailure {
                 _ => ProbeFailure::HandshakeAlert(alert),
             }
         }
-        other => other,
+        other => ProbeFailure::Tls(other.to_string()),
     }
 }
 
