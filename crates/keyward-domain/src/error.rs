@@ -124,6 +124,22 @@ pub enum DomainError {
         /// The operation.
         action: &'static str,
     },
+    /// A renewal step that may not be confirmed now, or a renewal that may not change.
+    #[error("{detail}")]
+    RenewalStep {
+        /// Why not.
+        detail: String,
+    },
+    /// A renewal is already running for the alias.
+    #[error("renewal {id} of {alias} is in progress; {hint}")]
+    RenewalInProgress {
+        /// The alias.
+        alias: Alias,
+        /// The running renewal.
+        id: i64,
+        /// What to do instead.
+        hint: &'static str,
+    },
 }
 
 impl DomainError {
@@ -140,7 +156,9 @@ impl DomainError {
             Self::EntryExists { .. }
             | Self::WrongState { .. }
             | Self::NothingStaged { .. }
-            | Self::StillNeeded { .. } => ErrorClass::Conflict,
+            | Self::StillNeeded { .. }
+            | Self::RenewalStep { .. }
+            | Self::RenewalInProgress { .. } => ErrorClass::Conflict,
         }
     }
 }

@@ -7,6 +7,10 @@
 //! - [`entry`]: [`Entry`], [`Version`], their states and the planned transitions
 //!   (add a version, activate, restore, delete). Planning never mutates anything: it
 //!   returns what must change, and the storage layer applies it in one transaction.
+//! - [`partner`]: [`Partner`]s and their [`Capability`]s.
+//! - [`procedure`]: the renewal procedures of the seeds as tables of steps, and
+//!   [`choose_variant`] (the most restrictive partner decides).
+//! - [`renewal`]: a running [`Renewal`], its steps' states and the rules of order.
 //! - [`error`]: [`DomainError`] and its [`ErrorClass`] (user error vs conflict vs ...).
 //!
 //! Everything that decides *whether* something may happen lives here, so that the
@@ -16,6 +20,9 @@ pub mod alias;
 pub mod clock;
 pub mod entry;
 pub mod error;
+pub mod partner;
+pub mod procedure;
+pub mod renewal;
 pub mod role;
 
 pub use alias::Alias;
@@ -27,3 +34,6 @@ pub use entry::{
 };
 pub use error::{DomainError, ErrorClass};
 pub use role::{Action, Actor, Role, authorize, authorize_some_owner, authorize_token};
+pub use partner::{Capabilities, Capability, Partner};
+pub use procedure::{Procedure, StepActor, StepDef, StepKind, VariantDef, choose_variant};
+pub use renewal::{Renewal, RenewalState, RenewalStep, StepState};

@@ -106,6 +106,10 @@ pub enum Action {
     Configure,
     /// Deploy, undeploy, stop, start and restart integration flows.
     ManageFlows,
+    /// Declare and change partners.
+    ManagePartners,
+    /// Start, abort and schedule renewals (steps are confirmed by their actor's role).
+    ManageRenewals,
 }
 
 impl Action {
@@ -128,6 +132,8 @@ impl Action {
             Action::Encrypt => "encrypt messages",
             Action::Configure => "change keystore settings",
             Action::ManageFlows => "deploy and operate flows",
+            Action::ManagePartners => "declare and change partners",
+            Action::ManageRenewals => "start, abort and schedule renewals",
         }
     }
 }
@@ -210,9 +216,10 @@ mod tests {
     use super::*;
     use Action::*;
 
-    const ACTIONS: [Action; 16] = [
+    const ACTIONS: [Action; 18] = [
         Read, DownloadPublic, ExportPrivateKey, CreateRequest, AddVersion, Activate, Restore,
         Delete, ManageTokens, ReadAudit, Sign, Decrypt, Verify, Encrypt, Configure, ManageFlows,
+        ManagePartners, ManageRenewals,
     ];
 
     /// Expected outcome per (role, action) for a tenant-owned entry, for a platform-owned
