@@ -170,6 +170,8 @@ pub struct Renewal {
     pub created_at: Timestamp,
     /// When it last changed.
     pub updated_at: Timestamp,
+    /// Moves on every change (lost updates are refused).
+    pub revision: i64,
     /// The steps, in order.
     pub steps: Vec<RenewalStep>,
 }
@@ -429,6 +431,7 @@ mod tests {
             created_by: "root".into(),
             created_at: Timestamp::from_seconds(0),
             updated_at: Timestamp::from_seconds(0),
+            revision: 1,
         }
     }
 

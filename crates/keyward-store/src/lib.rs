@@ -37,8 +37,8 @@
 //! - `audit`: the hash chain.
 //! - `feed`: [`ChangeFeed`].
 //! - `sqlite`, `postgres`: connection setup, the statements that differ and each backend's
-//!   half of the change feed; both compile `ops.rs` and `runtime_ops.rs`, the shared
-//!   statements.
+//!   half of the change feed; both compile `ops.rs`, `runtime_ops.rs` and
+//!   `renewal_ops.rs` (partners and renewals), the shared statements.
 
 mod audit;
 mod error;
@@ -52,7 +52,7 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
-use keyward_domain::{Actor, Alias, Entry, Revision, Timestamp, VersionId};
+use keyward_domain::{Actor, Alias, Entry, Partner, Renewal, Revision, Timestamp, VersionId};
 use sqlx::sqlite::SqliteConnectOptions;
 
 pub use error::StoreError;
@@ -372,6 +372,79 @@ impl Store {
     /// Database failures, [`StoreError::Corrupt`] for an unknown stored state.
     pub async fn flow(&self, name: &str) -> Result<Option<FlowRecord>, StoreError> {
         dispatch!(self, h => h.flow(name).await)
+    }
+
+    /// Adds a partner (`create`) or changes one, audited.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] for a name taken on create, [`StoreError::NotFound`] for
+    /// an unknown partner on update, database errors.
+    pub async fn put_partner(&self, partner: &Partner, create: bool, actor: &Actor, at: Timestamp) -> Result<(), StoreError> {
+        dispatch!(self, h => h.put_partner(partner, create, actor, at).await)
+    }
+
+    /// Every partner, by name.
+    ///
+    /// # Errors
+    /// Database errors, unreadable rows.
+    pub async fn partners(&self) -> Result<Vec<Partner>, StoreError> {
+        dispatch!(self, h => h.partners().await)
+    }
+
+    /// Stores a new renewal with its steps (and the flow definitions it keeps), audited;
+    /// returns its number.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when a renewal of the alias is already running.
+    pub async fn create_renewal(&self, renewal: &Renewal, kept_flows: &[(String, String)], actor: &Actor) -> Result<i64, StoreError> {
+        dispatch!(self, h => h.create_renewal(renewal, kept_flows, actor).await)
+    }
+
+    /// Writes a renewal's row and the steps at `changed_steps`, keeps more flow
+    /// definitions, and appends `event`, in one transaction; returns the new revision.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the renewal's revision is no longer `renewal.revision`.
+    pub async fn save_renewal(
+        &self,
+        renewal: &Renewal,
+        changed_steps: &[u32],
+        kept_flows: &[(String, String)],
+        event: &AuditEvent<'_>,
+    ) -> Result<i64, StoreError> {
+        dispatch!(self, h => h.save_renewal(renewal, changed_steps, kept_flows, event).await)
+    }
+
+    /// Every renewal with its steps, by number.
+    ///
+    /// # Errors
+    /// Database errors, unreadable rows.
+    pub async fn renewals(&self) -> Result<Vec<Renewal>, StoreError> {
+        dispatch!(self, h => h.renewals().await)
+    }
+
+    /// One renewal with its steps.
+    ///
+    /// # Errors
+    /// Database errors, unreadable rows.
+    pub async fn renewal(&self, id: i64) -> Result<Option<Renewal>, StoreError> {
+        dispatch!(self, h => h.renewal(id).await)
+    }
+
+    /// The number of the running renewal of `alias`, if there is one.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn running_renewal(&self, alias: &Alias) -> Result<Option<i64>, StoreError> {
+        dispatch!(self, h => h.running_renewal(alias).await)
+    }
+
+    /// The flow definitions a renewal keeps (flow, source), by name.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn kept_flows(&self, id: i64) -> Result<Vec<(String, String)>, StoreError> {
+        dispatch!(self, h => h.kept_flows(id).await)
     }
 
     /// Writes a node's report, replacing its previous one. Not audited: it does not move

@@ -36,6 +36,9 @@ mod ops;
 #[allow(clippy::duplicate_mod)]
 #[path = "runtime_ops.rs"]
 mod runtime_ops;
+#[allow(clippy::duplicate_mod)]
+#[path = "renewal_ops.rs"]
+mod renewal_ops;
 
 /// The connection type the shared statements run on.
 pub(crate) type Conn = sqlx::PgConnection;

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use keyward_domain::{
-    Actor, Alias, Entry, EntryKind, Owner, Revision, Role, Timestamp, Transition, VersionId,
+    Actor, Alias, Entry, EntryKind, Owner, Partner, Revision, Role, Timestamp, Transition, VersionId,
     VersionState,
 };
 use keyward_store::{
@@ -169,6 +169,8 @@ suite!(
     the_change_feed_wakes_on_changes_from_another_store,
     the_change_feed_recovers_from_a_lost_connection,
     closing_a_store_ends_its_feeds,
+    partners_add_update_and_conflict,
+    renewals_round_trip_and_refuse_lost_updates,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1221,4 +1223,91 @@ async fn unsupported_urls_are_refused_without_echoing_secrets() {
     assert!(!err.to_string().contains("hunter2"), "{err}");
     let err = Store::connect_postgres_schema("postgres://localhost/db", "bad;schema").await.unwrap_err();
     assert!(matches!(err, StoreError::Config(_)), "{err}");
+}
+
+async fn partners_add_update_and_conflict(h: &Harness) {
+    let store = &h.store;
+    let admin = Actor::new("root", Role::Admin);
+    let mut acme = Partner {
+        name: "acme".into(),
+        url: Some("https://127.0.0.1:9443/in".into()),
+        capabilities: keyward_domain::partner::parse_capabilities("two-cas,two-client-certificates").unwrap(),
+        description: None,
+    };
+    let before = audit_count(store).await;
+    store.put_partner(&acme, true, &admin, T0).await.unwrap();
+    let err = store.put_partner(&acme, true, &admin, T0).await.unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    acme.capabilities.clear();
+    acme.description = Some("ERP, ops@acme.test".into());
+    store.put_partner(&acme, false, &admin, T0).await.unwrap();
+    let ghost = Partner { name: "ghost".into(), ..acme.clone() };
+    assert!(store.put_partner(&ghost, false, &admin, T0).await.unwrap_err().is_not_found());
+    assert_eq!(store.partners().await.unwrap(), vec![acme]);
+    assert_eq!(audit_count(store).await, before + 2, "add and update are audited, refusals are not");
+}
+
+async fn renewals_round_trip_and_refuse_lost_updates(h: &Harness) {
+    use keyward_domain::procedure::Procedure;
+    use keyward_domain::renewal::{RenewalState, StepState, instantiate};
+    let store = &h.store;
+    let admin = Actor::new("root", Role::Admin);
+    let alias = Alias::parse("tls-client").unwrap();
+    let partners = vec!["acme".to_owned(), "globex".to_owned()];
+    let def = Procedure::ClientCertificate.variant("accepts-both").unwrap();
+    let mut renewal = keyward_domain::Renewal {
+        id: 0,
+        alias: alias.clone(),
+        procedure: Procedure::ClientCertificate,
+        variant: def.name.to_owned(),
+        state: RenewalState::Running,
+        flows: vec!["orders".into()],
+        steps: instantiate(def, &partners),
+        partners,
+        old_version: Some(VersionId(1)),
+        new_version: None,
+        second_alias: None,
+        window: None,
+        created_by: "root".into(),
+        created_at: T0,
+        updated_at: T0,
+        revision: 1,
+    };
+    let kept = vec![("orders".to_owned(), "name = \"orders\"".to_owned())];
+    let id = store.create_renewal(&renewal, &kept, &admin).await.unwrap();
+    let err = store.create_renewal(&renewal, &[], &admin).await.unwrap_err();
+    assert!(err.is_conflict(), "one running renewal per alias: {err}");
+    assert_eq!(store.running_renewal(&alias).await.unwrap(), Some(id));
+
+    renewal.id = id;
+    renewal.steps[0].state = StepState::Done;
+    renewal.steps[0].by = Some("keyward".into());
+    renewal.steps[0].at = Some(T0);
+    renewal.steps[0].note = Some("version 2 staged".into());
+    renewal.new_version = Some(VersionId(2));
+    renewal.window = Some((T0, T0.plus_days(1)));
+    let event = keyward_store::AuditEvent {
+        actor: &admin,
+        at: T0,
+        action: "renewals.step",
+        alias: Some(&alias),
+        version: None,
+        detail: "step 1 done",
+    };
+    let revision = store.save_renewal(&renewal, &[1], &[], &event).await.unwrap();
+    assert_eq!(revision, 2);
+    let err = store.save_renewal(&renewal, &[1], &[], &event).await.unwrap_err();
+    assert!(err.is_conflict(), "a stale revision is a lost update: {err}");
+
+    let back = store.renewal(id).await.unwrap().unwrap();
+    renewal.revision = 2;
+    assert_eq!(back, renewal);
+    assert_eq!(store.renewals().await.unwrap(), vec![renewal.clone()]);
+    assert_eq!(store.kept_flows(id).await.unwrap(), kept);
+
+    renewal.state = RenewalState::Completed;
+    store.save_renewal(&renewal, &[], &[], &event).await.unwrap();
+    assert_eq!(store.running_renewal(&alias).await.unwrap(), None);
+    renewal.id = 0;
+    store.create_renewal(&renewal, &[], &admin).await.unwrap();
 }
