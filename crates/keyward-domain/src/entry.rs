@@ -443,6 +443,16 @@ impl Entry {
         Ok(transitions)
     }
 
+    /// Plans retiring the active version without a successor: the alias then has no
+    /// active version (a signer step with a second alias signs with that one alone).
+    ///
+    /// # Errors
+    /// Forbidden roles, no active version.
+    pub fn plan_retire(&self, actor: &Actor, now: Timestamp) -> Result<Transition, DomainError> {
+        authorize(actor.role, Action::Activate, Some(self.owner))?;
+        self.retire_active(now).ok_or_else(|| DomainError::NothingActive { alias: self.alias.clone() })
+    }
+
     /// Plans moving retired `version` back to staged (the seeds' "Add to New SAP Keys").
     ///
     /// # Errors

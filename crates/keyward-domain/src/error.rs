@@ -124,6 +124,12 @@ pub enum DomainError {
         /// The operation.
         action: &'static str,
     },
+    /// Retiring the active version, but there is none.
+    #[error("entry {alias} has no active version to retire")]
+    NothingActive {
+        /// The alias.
+        alias: Alias,
+    },
     /// A renewal step that may not be confirmed now, or a renewal that may not change.
     #[error("{detail}")]
     RenewalStep {
@@ -158,6 +164,7 @@ impl DomainError {
             | Self::NothingStaged { .. }
             | Self::StillNeeded { .. }
             | Self::RenewalStep { .. }
+            | Self::NothingActive { .. }
             | Self::RenewalInProgress { .. } => ErrorClass::Conflict,
         }
     }

@@ -11,6 +11,8 @@
 //! - [`service`]: [`Keystore`] and its operations.
 //! - [`views`]: what reads return ([`EntryView`], [`VersionView`], [`EntrySummary`]).
 //! - [`messages`]: CMS signing with aliases' active versions, verification against entries.
+//! - [`lifecycle`]: what renewals do to keys (the next key, a temporary alias's key
+//!   adopted, retirement, activation inside a renewal).
 //! - [`material`]: key pairs and trusted certificates for the runtime and the
 //!   connectivity test.
 //! - [`tokens`]: API tokens: generation, hashing, authentication.
@@ -19,6 +21,7 @@
 
 pub mod clock;
 pub mod error;
+pub mod lifecycle;
 pub mod material;
 pub mod messages;
 pub mod service;

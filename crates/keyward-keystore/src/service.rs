@@ -375,6 +375,7 @@ impl Keystore {
     ) -> Result<Vec<Transition>, KeystoreError> {
         authorize_some_owner(actor.role, Action::Activate)?;
         let entry = self.require_entry(alias).await?;
+        self.check_no_renewal(alias).await?;
         let now = self.clock.now();
         let transitions = entry.plan_activate(actor, version, now)?;
         let detail = describe_transitions(&transitions);
@@ -668,7 +669,7 @@ impl Keystore {
     }
 
     #[allow(clippy::too_many_arguments)] // one call site per operation; a struct would only rename them
-    async fn add_version(
+    pub(crate) async fn add_version(
         &self,
         actor: &Actor,
         alias: &Alias,
@@ -721,7 +722,7 @@ impl Keystore {
     }
 
     /// Applies `op` to an existing entry, planned from the revision it was read at.
-    async fn commit(
+    pub(crate) async fn commit(
         &self,
         actor: &Actor,
         entry: &Entry,
@@ -778,7 +779,7 @@ fn seal_context(alias: &Alias, version: VersionId) -> Vec<u8> {
     format!("keyward/private-key/v1/{alias}/{version}").into_bytes()
 }
 
-fn describe_transitions(transitions: &[Transition]) -> String {
+pub(crate) fn describe_transitions(transitions: &[Transition]) -> String {
     transitions
         .iter()
         .map(|t| format!("version {}: {} -> {}", t.version, t.from, t.to))
