@@ -7,6 +7,7 @@
 //! - [`entry`]: [`Entry`], [`Version`], their states and the planned transitions
 //!   (add a version, activate, restore, delete). Planning never mutates anything: it
 //!   returns what must change, and the storage layer applies it in one transaction.
+//! - [`expiry`]: [`ExpiryState`] (valid, critical, expired) and the alert thresholds.
 //! - [`partner`]: [`Partner`]s and their [`Capability`]s.
 //! - [`procedure`]: the renewal procedures of the seeds as tables of steps, and
 //!   [`choose_variant`] (the most restrictive partner decides).
@@ -20,6 +21,7 @@ pub mod alias;
 pub mod clock;
 pub mod entry;
 pub mod error;
+pub mod expiry;
 pub mod partner;
 pub mod procedure;
 pub mod renewal;
@@ -37,3 +39,4 @@ pub use role::{Action, Actor, Role, authorize, authorize_some_owner, authorize_t
 pub use partner::{Capabilities, Capability, Partner};
 pub use procedure::{Procedure, StepActor, StepDef, StepKind, VariantDef, choose_variant};
 pub use renewal::{Renewal, RenewalState, RenewalStep, StepState};
+pub use expiry::ExpiryState;

@@ -43,6 +43,7 @@ pub const DEFAULT_VALIDITY_DAYS: u32 = 365;
         (name = "settings", description = "Keystore-wide settings"),
         (name = "connectivity", description = "Connectivity tests to partners"),
         (name = "flows", description = "Deployed flows, runtime nodes and where aliases are used"),
+        (name = "renewals", description = "Partners and renewal procedures"),
     )
 )]
 pub struct ApiDoc;
@@ -85,6 +86,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(audit_verify))
         .routes(routes!(tls_test))
         .merge(crate::flows::routes())
+        .merge(crate::renewals::routes())
 }
 
 // ----- extractors that answer with problem JSON ---------------------------------------------

@@ -459,4 +459,107 @@ impl Client {
         let response = self.send(builder).await?;
         if response.status() == StatusCode::OK { Ok(()) } else { Err(ClientError::Unexpected(response.status().to_string())) }
     }
+
+    /// The partners.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn partners(&self) -> Result<Vec<PartnerJson>, ClientError> {
+        self.json(self.request(Method::GET, &["api", "v1", "partners"])?).await
+    }
+
+    /// One partner.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn partner(&self, name: &str) -> Result<PartnerJson, ClientError> {
+        self.json(self.request(Method::GET, &["api", "v1", "partners", name])?).await
+    }
+
+    /// Declares a partner.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn add_partner(&self, partner: &PartnerJson) -> Result<PartnerJson, ClientError> {
+        self.json(self.request(Method::POST, &["api", "v1", "partners"])?.json(partner)).await
+    }
+
+    /// Changes a partner.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn update_partner(&self, name: &str, update: &PartnerUpdate) -> Result<PartnerJson, ClientError> {
+        self.json(self.request(Method::PATCH, &["api", "v1", "partners", name])?.json(update)).await
+    }
+
+    /// Plans a renewal without changing anything.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn renewal_plan(&self, alias: &str, procedure: Option<&str>, variant: Option<&str>) -> Result<PlanJson, ClientError> {
+        let builder = self
+            .request(Method::GET, &["api", "v1", "renewals", "plan", alias])?
+            .query(&[("procedure", procedure), ("variant", variant)]);
+        self.json(builder).await
+    }
+
+    /// Starts a renewal.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn renewal_start(&self, request: &RenewalStart) -> Result<RenewalJson, ClientError> {
+        self.json(self.request(Method::POST, &["api", "v1", "renewals"])?.json(request)).await
+    }
+
+    /// Every renewal.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn renewals(&self) -> Result<Vec<RenewalJson>, ClientError> {
+        self.json(self.request(Method::GET, &["api", "v1", "renewals"])?).await
+    }
+
+    /// One renewal.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn renewal(&self, id: i64) -> Result<RenewalJson, ClientError> {
+        self.json(self.request(Method::GET, &["api", "v1", "renewals", &id.to_string()])?).await
+    }
+
+    /// Steps waiting for someone.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn renewal_tasks(&self, role: Option<&str>, partner: Option<&str>) -> Result<Vec<RenewalTaskJson>, ClientError> {
+        let builder = self
+            .request(Method::GET, &["api", "v1", "renewals", "tasks"])?
+            .query(&[("role", role), ("partner", partner)]);
+        self.json(builder).await
+    }
+
+    /// Confirms a step.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn renewal_confirm(&self, id: i64, step: &str, request: &ConfirmRequest) -> Result<RenewalJson, ClientError> {
+        let path = ["api", "v1", "renewals", &id.to_string(), "steps", step, "confirm"];
+        self.json(self.request(Method::POST, &path)?.json(request)).await
+    }
+
+    /// Agrees a downtime window.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn renewal_downtime(&self, id: i64, request: &DowntimeRequest) -> Result<RenewalJson, ClientError> {
+        self.json(self.request(Method::POST, &["api", "v1", "renewals", &id.to_string(), "downtime"])?.json(request)).await
+    }
+
+    /// Aborts a renewal.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn renewal_abort(&self, id: i64, request: &AbortRequest) -> Result<RenewalJson, ClientError> {
+        self.json(self.request(Method::POST, &["api", "v1", "renewals", &id.to_string(), "abort"])?.json(request)).await
+    }
 }

@@ -205,6 +205,7 @@ pub async fn run_flow(State(state): State<AppState>, Path(name): Path<String>, h
                 FlowRunError::Stopped(_) => StatusCode::SERVICE_UNAVAILABLE,
                 FlowRunError::Broken { .. } => StatusCode::INTERNAL_SERVER_ERROR,
                 FlowRunError::Step { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                FlowRunError::ResponseStep { .. } => StatusCode::BAD_GATEWAY,
                 FlowRunError::Receiver(keyward_runtime::channel::ChannelError::Unreachable { timed_out: true, .. }) => {
                     StatusCode::GATEWAY_TIMEOUT
                 }

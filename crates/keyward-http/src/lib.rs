@@ -11,13 +11,19 @@
 //! - [`auth`]: bearer tokens to callers.
 //! - [`api`]: the handlers and the OpenAPI document.
 //! - [`flows`]: flow operations, nodes and where-used; the node endpoint `POST /flows/NAME`.
+//! - [`metrics`]: `GET /metrics` for Prometheus.
+//! - [`alerts`]: expiry alerts posted to a webhook.
+//! - [`renewals`]: partners and renewals (`/api/v1/partners…`, `/api/v1/renewals…`).
 //! - [`server`]: [`server::router`] and [`server::serve`] (`run(listener, shutdown)` style).
 //! - [`client`]: the typed client.
 
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod client;
 pub mod flows;
+pub mod metrics;
 pub mod problem;
+pub mod renewals;
 pub mod server;
 pub mod wire;

@@ -13,6 +13,8 @@ use axum::{Json, Router};
 use keyward_keystore::Keystore;
 use keyward_runtime::node::Node;
 use keyward_runtime::operations::Flows;
+use keyward_runtime::expiry::ExpirySettings;
+use keyward_runtime::renewal::Renewals;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
@@ -29,6 +31,10 @@ pub struct AppState {
     pub keystore: Keystore,
     /// Flow operations.
     pub flows: Flows,
+    /// Partners and renewals.
+    pub renewals: Renewals,
+    /// How expiry is judged (the critical period).
+    pub expiry: ExpirySettings,
     /// The node this server runs, if any.
     pub node: Option<Arc<Node>>,
     openapi: Arc<utoipa::openapi::OpenApi>,
@@ -42,12 +48,25 @@ pub fn router(keystore: Keystore) -> Router {
 
 /// The complete application; with a node, also `POST /flows/{name}`.
 pub fn router_with_node(keystore: Keystore, node: Option<Arc<Node>>) -> Router {
+    router_with(keystore, node, ExpirySettings::default())
+}
+
+/// The complete application with expiry settings.
+pub fn router_with(keystore: Keystore, node: Option<Arc<Node>>, expiry: ExpirySettings) -> Router {
     let (api, openapi) = crate::api::routes().split_for_parts();
-    let state = AppState { flows: Flows::new(keystore.clone()), keystore, node, openapi: Arc::new(openapi) };
+    let state = AppState {
+        flows: Flows::new(keystore.clone()),
+        renewals: Renewals::new(keystore.clone()),
+        expiry,
+        keystore,
+        node,
+        openapi: Arc::new(openapi),
+    };
     Router::new()
         .merge(api)
         .route("/flows/{name}", axum::routing::post(crate::flows::run_flow))
         .route("/api/openapi.json", get(openapi_document))
+        .route("/metrics", get(crate::metrics::metrics))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "no such API endpoint") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -58,7 +77,14 @@ pub fn router_with_node(keystore: Keystore, node: Option<Arc<Node>>) -> Router {
 /// What an extra node serves: `POST /flows/{name}` and `/healthz`; no API.
 pub fn node_router(keystore: Keystore, node: Arc<Node>) -> Router {
     let (_, openapi) = crate::api::routes().split_for_parts();
-    let state = AppState { flows: Flows::new(keystore.clone()), keystore, node: Some(node), openapi: Arc::new(openapi) };
+    let state = AppState {
+        flows: Flows::new(keystore.clone()),
+        renewals: Renewals::new(keystore.clone()),
+        expiry: ExpirySettings::default(),
+        keystore,
+        node: Some(node),
+        openapi: Arc::new(openapi),
+    };
     Router::new()
         .route("/flows/{name}", axum::routing::post(crate::flows::run_flow))
         .route("/healthz", get(|| async { "ok" }))

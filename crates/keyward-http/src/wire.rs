@@ -739,3 +739,202 @@ redacted_debug!(VerifyRequest { trust, require } secret { message, content });
 redacted_debug!(EncryptRequest { recipients, key_transport, content_encryption } secret { data });
 redacted_debug!(DecryptRequest { } secret { message });
 redacted_debug!(DecryptResponse { alias, version, state } secret { content });
+
+// ----- partners and renewals ---------------------------------------------------------------
+
+/// A partner system and what it can do with old and new material at once.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PartnerJson {
+    /// The partner's name, which flows' channels refer to.
+    pub name: String,
+    /// Where it is reached.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Capability names: two-client-certificates, two-cas, two-signing-keys,
+    /// two-signatures, two-decryption-keys, two-response-keys.
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// Who administers it, how to reach them.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A change to a partner; absent fields stay, empty strings clear.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct PartnerUpdate {
+    /// New URL.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// New capabilities (the whole set).
+    #[serde(default)]
+    pub capabilities: Option<Vec<String>>,
+    /// New description.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// One step of a renewal.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RenewalStepJson {
+    /// 1-based position.
+    pub position: u32,
+    /// The table row's key.
+    pub key: String,
+    /// admin, developer or partner.
+    pub actor: String,
+    /// task, notify, confirm, input, probe or window.
+    pub kind: String,
+    /// What happens.
+    pub text: String,
+    /// The partner, for per-partner steps.
+    pub partner: Option<String>,
+    /// Whether it waits for the downtime window.
+    pub in_window: bool,
+    /// The seed's step numbers.
+    pub seed_steps: String,
+    /// pending, done, failed, overridden, skipped or scheduled.
+    pub state: String,
+    /// Who finished it.
+    pub by: Option<String>,
+    /// When it changed last.
+    pub at: Option<String>,
+    /// The result or note.
+    pub note: Option<String>,
+    /// When a scheduled step is due.
+    pub due: Option<String>,
+}
+
+/// A renewal with its steps.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RenewalJson {
+    /// Its number (0 in a plan).
+    pub id: i64,
+    /// The alias.
+    pub alias: String,
+    /// The procedure.
+    pub procedure: String,
+    /// The procedure in words.
+    pub procedure_title: String,
+    /// The variant.
+    pub variant: String,
+    /// The variant in words.
+    pub variant_title: String,
+    /// Whether the variant needs downtime.
+    pub downtime: bool,
+    /// running, completed or aborted (planned in a plan).
+    pub state: String,
+    /// The affected flows.
+    pub flows: Vec<String>,
+    /// The affected partners.
+    pub partners: Vec<String>,
+    /// The version active at the start.
+    pub old_version: Option<u32>,
+    /// The new version.
+    pub new_version: Option<u32>,
+    /// The temporary or second alias.
+    pub second_alias: Option<String>,
+    /// Start of the downtime window.
+    pub window_from: Option<String>,
+    /// End of the downtime window.
+    pub window_to: Option<String>,
+    /// Who started it.
+    pub created_by: String,
+    /// When.
+    pub created_at: String,
+    /// The steps.
+    pub steps: Vec<RenewalStepJson>,
+}
+
+/// One use of an alias in a deployed flow.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AliasUseJson {
+    /// The flow.
+    pub flow: String,
+    /// What uses the alias there.
+    pub place: String,
+    /// The partner affected.
+    pub partner: String,
+    /// The receiver URL.
+    pub url: String,
+}
+
+/// What `renew plan` computes.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PlanJson {
+    /// Why this procedure.
+    pub reason: String,
+    /// Every use of the alias.
+    pub uses: Vec<AliasUseJson>,
+    /// Partners on the channels that were never declared (assumed to handle one key at a time).
+    pub undeclared_partners: Vec<String>,
+    /// The renewal as it would start.
+    pub renewal: RenewalJson,
+}
+
+/// Start a renewal.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RenewalStart {
+    /// The alias.
+    pub alias: String,
+    /// A procedure instead of the one keyward picks.
+    #[serde(default)]
+    pub procedure: Option<String>,
+    /// A variant instead of the one the partners' capabilities decide.
+    #[serde(default)]
+    pub variant: Option<String>,
+}
+
+/// Confirm a step.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct ConfirmRequest {
+    /// Which partner's instance of a per-partner step.
+    #[serde(default)]
+    pub partner: Option<String>,
+    /// A note, recorded with the step (required to override a probe).
+    #[serde(default)]
+    pub note: Option<String>,
+    /// The file an input step imports (CA response, partner certificate), base64.
+    #[serde(default)]
+    pub data: Option<String>,
+    /// Go past a failed probe.
+    #[serde(default, rename = "override")]
+    pub override_probe: bool,
+}
+
+/// Agree a downtime window.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DowntimeRequest {
+    /// Start, RFC 3339.
+    pub from: String,
+    /// End, RFC 3339.
+    pub to: String,
+}
+
+/// Abort a renewal.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct AbortRequest {
+    /// Why, for the audit log.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A step waiting for someone.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RenewalTaskJson {
+    /// The renewal.
+    pub renewal: i64,
+    /// Its alias.
+    pub alias: String,
+    /// The step's position.
+    pub position: u32,
+    /// The step's key.
+    pub key: String,
+    /// admin, developer or partner.
+    pub actor: String,
+    /// The partner, for partner steps.
+    pub partner: Option<String>,
+    /// The step's state (pending, or failed for a probe).
+    pub state: String,
+    /// What to do.
+    pub text: String,
+}

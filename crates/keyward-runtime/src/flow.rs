@@ -11,6 +11,7 @@
 //! ```toml
 //! name = "orders-to-acme"            # 1-100 characters of a-z 0-9 . _ - (folded to lower case)
 //! description = "Orders, signed twice and posted to ACME over mutual TLS"   # optional
+//! sender_partner = "shop"            # optional: the partner system that sends here and gets the answers
 //!
 //! [[steps]]
 //! type = "sign"                      # sign | verify | encrypt | decrypt
@@ -23,6 +24,7 @@
 //!   signing_time = true              # optional, default true
 //!   [[steps.signers]]
 //!   alias = "signing-2027"
+//!   if_active = true                 # optional, default false: sign only while the alias has an active key
 //!
 //! [[steps]]
 //! type = "verify"
@@ -38,8 +40,14 @@
 //! [[steps]]
 //! type = "decrypt"                   # with any valid key pair: no alias
 //!
+//! [[response_steps]]                 # optional: run over the receiver's 2xx answer before it goes back
+//! type = "sign"                      # the same step types and fields as [[steps]]
+//!   [[response_steps.signers]]
+//!   alias = "responses-2026"
+//!
 //! [receiver]
 //! url = "https://127.0.0.1:8443/in"  # http:// or https://
+//! partner = "acme"                   # optional: the partner system the channel posts to
 //! client_alias = "tls-client"        # optional: present the certificate of this key pair alias
 //! client_any_valid_key = false       # optional: present any valid key pair the server's CAs accept
 //! trust = ["acme-root"]              # optional, https only; empty or absent: the keystore's certificates
@@ -61,6 +69,7 @@
 //! - a field that does not belong to the step's type (`recipients` in a sign step, anything
 //!   but `type` in a decrypt step);
 //! - a sign step without 1 to 16 signers, an encrypt step without 1 to 16 recipients;
+//! - a `partner` or `sender_partner` that breaks the alias rules (partner names follow them);
 //! - a receiver URL that is not `http://` or `https://` with a host (and an optional port
 //!   and path);
 //! - `client_alias` together with `client_any_valid_key = true`; a client certificate or
@@ -68,7 +77,14 @@
 //! - timeouts outside 1 to 600000 ms, more than 10 retries, a backoff above 600000 ms.
 //!
 //! [`check_aliases`] (or [`parse_and_check`]) then checks every alias against the keystore:
-//! it must exist, and signer aliases and `client_alias` must be key pairs.
+//! it must exist (except a signer's with `if_active = true`, which may come later), and
+//! signer aliases and `client_alias` must be key pairs.
+//!
+//! At run time, a signer with `if_active = true` is skipped while its alias has no active,
+//! valid key pair; a sign step with no signer left fails. That is how a sign step carries a
+//! second alias for the next key: a renewal adds a key pair under it, and from then on
+//! messages carry two signatures. Response steps run only on a 2xx answer; a failing one
+//! answers the sender 502, naming the response step.
 //!
 //! Field paths in errors count from 0 (`steps[1].signers[0].alias` is the first signer of
 //! the second step); lines and columns count from 1, columns in characters.
@@ -131,6 +147,11 @@ pub struct Flow {
     pub description: Option<String>,
     /// Message-security steps, applied in order.
     pub steps: Vec<Step>,
+    /// Steps applied, in order, to the receiver's 2xx answer before it goes back to the
+    /// sender (signing a response, for example).
+    pub response_steps: Vec<Step>,
+    /// The partner system that sends to this flow and receives its answers, if declared.
+    pub sender_partner: Option<String>,
     /// Where the result goes.
     pub receiver: Receiver,
 }
@@ -243,6 +264,9 @@ pub struct SignerStep {
     pub include: IncludeCertificates,
     /// Whether to add a signing-time attribute.
     pub signing_time: bool,
+    /// Sign only while the alias has an active, valid key pair (else skip this signer):
+    /// how a sign step carries a second alias for the next key.
+    pub if_active: bool,
 }
 
 impl SignerStep {
@@ -284,6 +308,8 @@ pub struct Receiver {
     pub retries: u32,
     /// Wait before the first retry; doubles after each retry.
     pub backoff: Duration,
+    /// The partner system this channel posts to, if declared.
+    pub partner: Option<String>,
 }
 
 /// A receiver URL's scheme.
@@ -370,6 +396,8 @@ struct Site {
     place: &'static str,
     path: Vec<Seg>,
     needs_key_pair: bool,
+    /// A signer with `if_active`: its alias may not exist yet.
+    may_be_missing: bool,
 }
 
 impl Flow {
@@ -403,6 +431,9 @@ impl Flow {
                 place: "decrypt step",
             })
             .collect();
+        uses.extend(self.response_steps.iter().enumerate().filter(|(_, step)| matches!(step, Step::Decrypt)).map(
+            |(index, _)| AnyValidKeyUse { step: Some(index), place: "response decrypt step" },
+        ));
         if self.receiver.client == ClientAuth::AnyValidKey {
             uses.push(AnyValidKeyUse {
                 step: None,
@@ -414,33 +445,39 @@ impl Flow {
 
     fn sites(&self) -> Vec<Site> {
         let mut sites = Vec::new();
-        for (index, step) in self.steps.iter().enumerate() {
-            let base = || vec![Seg::key("steps"), Seg::Index(index)];
-            match step {
-                Step::Sign { signers, .. } => {
-                    for (number, signer) in signers.iter().enumerate() {
-                        let mut path = base();
-                        path.extend([Seg::key("signers"), Seg::Index(number), Seg::key("alias")]);
-                        sites.push(Site {
-                            alias: signer.alias.clone(),
-                            step: Some(index),
-                            place: "sign step",
-                            path,
-                            needs_key_pair: true,
-                        });
+        let lists: [(&str, &Vec<Step>, bool); 2] = [("steps", &self.steps, false), ("response_steps", &self.response_steps, true)];
+        for (list, steps, response) in lists {
+            for (index, step) in steps.iter().enumerate() {
+                let base = || vec![Seg::key(list), Seg::Index(index)];
+                match step {
+                    Step::Sign { signers, .. } => {
+                        for (number, signer) in signers.iter().enumerate() {
+                            let mut path = base();
+                            path.extend([Seg::key("signers"), Seg::Index(number), Seg::key("alias")]);
+                            sites.push(Site {
+                                alias: signer.alias.clone(),
+                                step: Some(index),
+                                place: if response { "response sign step" } else { "sign step" },
+                                path,
+                                needs_key_pair: true,
+                                may_be_missing: signer.if_active,
+                            });
+                        }
                     }
+                    Step::Verify { trust, .. } => {
+                        let mut path = base();
+                        path.push(Seg::key("trust"));
+                        let place = if response { "response verify step trust" } else { "verify step trust" };
+                        push_list(&mut sites, Some(index), place, &path, trust);
+                    }
+                    Step::Encrypt { recipients, .. } => {
+                        let mut path = base();
+                        path.push(Seg::key("recipients"));
+                        let place = if response { "response encrypt step recipient" } else { "encrypt step recipient" };
+                        push_list(&mut sites, Some(index), place, &path, recipients);
+                    }
+                    Step::Decrypt => {}
                 }
-                Step::Verify { trust, .. } => {
-                    let mut path = base();
-                    path.push(Seg::key("trust"));
-                    push_list(&mut sites, Some(index), "verify step trust", &path, trust);
-                }
-                Step::Encrypt { recipients, .. } => {
-                    let mut path = base();
-                    path.push(Seg::key("recipients"));
-                    push_list(&mut sites, Some(index), "encrypt step recipient", &path, recipients);
-                }
-                Step::Decrypt => {}
             }
         }
         if let ClientAuth::Alias(alias) = &self.receiver.client {
@@ -450,6 +487,7 @@ impl Flow {
                 place: "receiver client certificate",
                 path: vec![Seg::key("receiver"), Seg::key("client_alias")],
                 needs_key_pair: true,
+                may_be_missing: false,
             });
         }
         let path = [Seg::key("receiver"), Seg::key("trust")];
@@ -469,6 +507,7 @@ fn push_list(sites: &mut Vec<Site>, step: Option<usize>, place: &'static str, pa
             place,
             path,
             needs_key_pair: false,
+            may_be_missing: false,
         });
     }
 }
@@ -610,7 +649,7 @@ pub fn check_aliases(
     for site in flow.sites() {
         let kind = lookup(&site.alias);
         let fits = match kind {
-            None => false,
+            None => site.may_be_missing,
             Some(EntryKind::KeyPair) => true,
             Some(EntryKind::Certificate) => !site.needs_key_pair,
         };
@@ -651,6 +690,9 @@ struct RawFlow {
     description: Option<String>,
     #[serde(default)]
     steps: Vec<RawStep>,
+    #[serde(default)]
+    response_steps: Vec<RawStep>,
+    sender_partner: Option<Spanned<String>>,
     receiver: RawReceiver,
 }
 
@@ -677,6 +719,7 @@ struct RawSigner {
     scheme: Option<Spanned<String>>,
     certificates: Option<Spanned<String>>,
     signing_time: Option<bool>,
+    if_active: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -690,6 +733,7 @@ struct RawReceiver {
     timeout_ms: Option<Spanned<i64>>,
     retries: Option<Spanned<i64>>,
     backoff_ms: Option<Spanned<i64>>,
+    partner: Option<Spanned<String>>,
 }
 
 /// The step types, for matching.
@@ -749,6 +793,12 @@ impl Source<'_> {
                 field,
                 format!("{} is not a valid alias: {reason}", quoted(value.get_ref())),
             )
+        })
+    }
+
+    fn partner(&self, value: &Spanned<String>, field: &str) -> Result<String, FlowError> {
+        keyward_domain::partner::check_partner_name(value.get_ref()).map_err(|reason| {
+            self.invalid(value.span(), field, format!("{} is not a valid partner name: {reason}", quoted(value.get_ref())))
         })
     }
 
@@ -814,19 +864,28 @@ fn build(source: &Source<'_>, raw: RawFlow) -> Result<Flow, FlowError> {
         .steps
         .into_iter()
         .enumerate()
-        .map(|(index, step)| build_step(source, index, step))
+        .map(|(index, step)| build_step(source, "steps", index, step))
         .collect::<Result<Vec<_>, _>>()?;
+    let response_steps = raw
+        .response_steps
+        .into_iter()
+        .enumerate()
+        .map(|(index, step)| build_step(source, "response_steps", index, step))
+        .collect::<Result<Vec<_>, _>>()?;
+    let sender_partner = raw.sender_partner.as_ref().map(|p| source.partner(p, "sender_partner")).transpose()?;
     let receiver = build_receiver(source, raw.receiver)?;
     Ok(Flow {
         name,
         description: raw.description,
         steps,
+        response_steps,
+        sender_partner,
         receiver,
     })
 }
 
-fn build_step(source: &Source<'_>, index: usize, raw: RawStep) -> Result<Step, FlowError> {
-    let base = format!("steps[{index}]");
+fn build_step(source: &Source<'_>, list: &str, index: usize, raw: RawStep) -> Result<Step, FlowError> {
+    let base = format!("{list}[{index}]");
     let wanted = raw.kind.get_ref().trim().to_ascii_lowercase();
     let Some(kind) = StepType::ALL.into_iter().find(|kind| kind.name() == wanted) else {
         return Err(source.invalid(
@@ -942,6 +1001,7 @@ fn build_signer(source: &Source<'_>, base: &str, raw: RawSigner) -> Result<Signe
         scheme,
         include,
         signing_time: raw.signing_time.unwrap_or(true),
+        if_active: raw.if_active.unwrap_or(false),
     })
 }
 
@@ -1013,6 +1073,7 @@ fn build_receiver(source: &Source<'_>, raw: RawReceiver) -> Result<Receiver, Flo
     let backoff = source
         .bounded(raw.backoff_ms.as_ref(), "receiver.backoff_ms", (0, MAX_BACKOFF_MS), " milliseconds")?
         .map_or(DEFAULT_BACKOFF, Duration::from_millis);
+    let partner = raw.partner.as_ref().map(|p| source.partner(p, "receiver.partner")).transpose()?;
     Ok(Receiver {
         url,
         scheme,
@@ -1022,6 +1083,7 @@ fn build_receiver(source: &Source<'_>, raw: RawReceiver) -> Result<Receiver, Flo
         timeout,
         retries,
         backoff,
+        partner,
     })
 }
 
@@ -1271,6 +1333,7 @@ mod tests {
                             scheme: Some(SignatureScheme::RsaPss),
                             include: IncludeCertificates::Signer,
                             signing_time: true,
+                            if_active: false,
                         },
                         SignerStep {
                             alias: alias("signing-2027"),
@@ -1278,6 +1341,7 @@ mod tests {
                             scheme: None,
                             include: IncludeCertificates::Signer,
                             signing_time: true,
+                            if_active: true,
                         },
                     ],
                     detached: false,
@@ -1293,6 +1357,18 @@ mod tests {
                 },
                 Step::Decrypt,
             ],
+            response_steps: vec![Step::Sign {
+                signers: vec![SignerStep {
+                    alias: alias("responses-2026"),
+                    digest: None,
+                    scheme: None,
+                    include: IncludeCertificates::Signer,
+                    signing_time: true,
+                    if_active: false,
+                }],
+                detached: false,
+            }],
+            sender_partner: Some("shop".into()),
             receiver: Receiver {
                 url: "https://127.0.0.1:8443/in".into(),
                 scheme: Scheme::Https,
@@ -1302,6 +1378,7 @@ mod tests {
                 timeout: Duration::from_millis(30000),
                 retries: 2,
                 backoff: Duration::from_millis(200),
+                partner: Some("acme".into()),
             },
         }
     }
@@ -1336,6 +1413,7 @@ mod tests {
                 timeout: DEFAULT_TIMEOUT,
                 retries: DEFAULT_RETRIES,
                 backoff: DEFAULT_BACKOFF,
+                partner: None,
             }
         );
     }
@@ -1366,6 +1444,7 @@ timeout_ms = 600000
                         scheme: None,
                         include: IncludeCertificates::Chain,
                         signing_time: false,
+                        if_active: false,
                     }],
                     detached: true,
                 },
@@ -1419,6 +1498,12 @@ timeout_ms = 600000
             (step("detached = true"), 2, Some("steps[0].type"), "missing field `type`"),
             (step("type = \"decrypt\"\nalias = \"k\""), 4, Some("steps[0].alias"), "unknown field `alias`"),
             (step("type = \"sign\"\ndetached = \"yes\""), 4, Some("steps[0].detached"), "invalid type"),
+            // partners and response steps
+            (receiver("url = \"http://x\"\npartner = \"ACME Corp\""), 4, Some("receiver.partner"), "not a valid partner name"),
+            (format!("name = \"f\"\nsender_partner = \"\"\n{RECEIVER}"), 2, Some("sender_partner"), "must not be empty"),
+            (format!("name = \"f\"\n[[response_steps]]\ntype = \"sing\"\n{RECEIVER}"), 3, Some("response_steps[0].type"), "unknown step type"),
+            (format!("name = \"f\"\n[[response_steps]]\ntype = \"sign\"\n{RECEIVER}"), 3, Some("response_steps[0].signers"), "needs 1 to 16 signers"),
+            (step("type = \"sign\"\n[[steps.signers]]\nalias = \"a\"\nif_active = \"yes\""), 6, Some("steps[0].signers[0].if_active"), "invalid type"),
             (receiver("url = \"http://x\"\nbackoff_ms = \"200\""), 4, Some("receiver.backoff_ms"), "expected an integer"),
             (receiver("url = \"http://x\"\nretries = 99999999999999999999"), 4, Some("receiver.retries"), "expected an integer"),
             (format!("name = \"f\"\n[steps]\ntype = \"sign\"\n{RECEIVER}"), 2, Some("steps"), "invalid type"),
@@ -1580,6 +1665,7 @@ timeout_ms = 600000
                 ("signing-2027".to_owned(), Some(0), "sign step"),
                 ("partner-signing".to_owned(), Some(1), "verify step trust"),
                 ("acme-encryption".to_owned(), Some(2), "encrypt step recipient"),
+                ("responses-2026".to_owned(), Some(0), "response sign step"),
                 ("tls-client".to_owned(), None, "receiver client certificate"),
                 ("acme-root".to_owned(), None, "receiver trust"),
             ]
@@ -1604,6 +1690,7 @@ timeout_ms = 600000
             ("acme-encryption", EntryKind::Certificate),
             ("tls-client", EntryKind::KeyPair),
             ("acme-root", EntryKind::Certificate),
+            ("responses-2026", EntryKind::KeyPair),
         ]
         .into_iter()
         .map(|(name, kind)| (alias(name), kind))
@@ -1624,9 +1711,19 @@ timeout_ms = 600000
                 ks.insert(alias("partner-signing"), EntryKind::KeyPair);
                 ks.insert(alias("acme-root"), EntryKind::KeyPair);
             }, None),
+            // a signer with if_active may name an alias that does not exist yet
             (|ks| {
                 ks.remove(&alias("signing-2027"));
-            }, Some((line_of("alias = \"signing-2027\""), "steps[0].signers[1].alias", "unknown alias signing-2027"))),
+            }, None),
+            (|ks| {
+                ks.insert(alias("signing-2027"), EntryKind::Certificate);
+            }, Some((line_of("alias = \"signing-2027\""), "steps[0].signers[1].alias", "signing-2027 is a certificate entry"))),
+            (|ks| {
+                ks.remove(&alias("signing-2026"));
+            }, Some((line_of("alias = \"signing-2026\""), "steps[0].signers[0].alias", "unknown alias signing-2026"))),
+            (|ks| {
+                ks.remove(&alias("responses-2026"));
+            }, Some((line_of("alias = \"responses-2026\""), "response_steps[0].signers[0].alias", "unknown alias responses-2026"))),
             (|ks| {
                 ks.insert(alias("signing-2026"), EntryKind::Certificate);
             }, Some((line_of("alias = \"signing-2026\""), "steps[0].signers[0].alias", "signing-2026 is a certificate entry, but a sign step needs a key pair"))),

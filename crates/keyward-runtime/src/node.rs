@@ -75,6 +75,18 @@ pub enum FlowRunError {
         /// Why.
         reason: String,
     },
+    /// A response step failed on the receiver's answer.
+    #[error("flow {name:?}, response step {step} ({kind}): {reason}")]
+    ResponseStep {
+        /// The flow.
+        name: String,
+        /// The response step's 1-based position.
+        step: usize,
+        /// Its kind.
+        kind: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// The receiver gave no answer.
     #[error(transparent)]
     Receiver(#[from] ChannelError),
@@ -266,19 +278,52 @@ impl Node {
             .as_ref()
             .map_err(|reason| FlowRunError::Broken { name: name.to_owned(), reason: reason.clone() })?;
         let mut used: Vec<(Alias, VersionId)> = Vec::new();
-        let mut payload = body;
-        for (index, step) in flow.steps.iter().enumerate() {
-            let failed = |reason: String| FlowRunError::Step { name: name.to_owned(), step: index + 1, kind: step.kind(), reason };
+        let payload = self.run_steps(&flow.steps, body, &mut used).await.map_err(|(step, kind, reason)| {
+            FlowRunError::Step { name: name.to_owned(), step, kind, reason }
+        })?;
+        let mut answer = channel.post(payload, content_type).await?;
+        if let Some(presented) = &answer.presented {
+            used.push(presented.clone());
+        }
+        if !flow.response_steps.is_empty() && (200..300).contains(&answer.status) {
+            let body = std::mem::take(&mut answer.body);
+            answer.body = self.run_steps(&flow.response_steps, body, &mut used).await.map_err(|(step, kind, reason)| {
+                FlowRunError::ResponseStep { name: name.to_owned(), step, kind, reason }
+            })?;
+            if matches!(flow.response_steps.last(), Some(Step::Sign { .. } | Step::Encrypt { .. })) {
+                answer.content_type = Some("application/pkcs7-mime".to_owned());
+            }
+        }
+        self.observe(name, channel.url(), &used);
+        Ok(answer)
+    }
+
+    /// Runs `payload` through `steps`; on failure, the 1-based step, its kind and why.
+    async fn run_steps(
+        &self,
+        steps: &[Step],
+        mut payload: Vec<u8>,
+        used: &mut Vec<(Alias, VersionId)>,
+    ) -> Result<Vec<u8>, (usize, &'static str, String)> {
+        for (index, step) in steps.iter().enumerate() {
+            let failed = |reason: String| (index + 1, step.kind(), reason);
             payload = match step {
                 Step::Sign { signers, detached } => {
                     let ring = self.keys.current();
                     let mut keys = Vec::with_capacity(signers.len());
                     for signer in signers {
-                        let key = ring
-                            .get(&signer.alias)
-                            .ok_or_else(|| failed(format!("{} has no valid active version", signer.alias)))?;
-                        used.push((key.alias().clone(), key.version()));
-                        keys.push((Arc::clone(key), signer));
+                        match ring.get(&signer.alias) {
+                            Some(key) => {
+                                used.push((key.alias().clone(), key.version()));
+                                keys.push((Arc::clone(key), signer));
+                            }
+                            // A signer for the next key signs only once that key is active.
+                            None if signer.if_active => {}
+                            None => return Err(failed(format!("{} has no valid active version", signer.alias))),
+                        }
+                    }
+                    if keys.is_empty() {
+                        return Err(failed("no signer of this step has an active, valid key".to_owned()));
                     }
                     let now = self.keystore.now();
                     let cms_signers: Vec<Signer<'_>> = keys
@@ -324,12 +369,7 @@ impl Node {
                 }
             };
         }
-        let answer = channel.post(payload, content_type).await?;
-        if let Some(presented) = &answer.presented {
-            used.push(presented.clone());
-        }
-        self.observe(name, channel.url(), &used);
-        Ok(answer)
+        Ok(payload)
     }
 
     fn observe(&self, flow: &str, partner: &str, used: &[(Alias, VersionId)]) {

@@ -170,12 +170,17 @@ impl Flows {
         for record in self.keystore.store().flows().await? {
             // A stored flow was valid when deployed; one that no longer parses names nothing.
             let Ok(flow) = flow::parse(&record.source) else { continue };
+            // The partner a use affects: the sender for the response path, else the
+            // receiver; by its declared name, or its URL.
+            let receiver = flow.receiver.partner.clone().unwrap_or_else(|| flow.receiver.url.clone());
+            let sender = flow.sender_partner.clone().unwrap_or_else(|| "sender".to_owned());
+            let partner = |place: &str| if place.starts_with("response") { sender.clone() } else { receiver.clone() };
             for site in flow.aliases().into_iter().filter(|site| &site.alias == alias) {
                 declared.push(DeclaredUse {
                     flow: record.name.clone(),
                     step: site.step,
                     place: site.place.to_owned(),
-                    partner: flow.receiver.url.clone(),
+                    partner: partner(site.place),
                     any_valid_key: false,
                 });
             }
@@ -185,7 +190,7 @@ impl Flows {
                         flow: record.name.clone(),
                         step: site.step,
                         place: site.place.to_owned(),
-                        partner: flow.receiver.url.clone(),
+                        partner: partner(site.place),
                         any_valid_key: true,
                     });
                 }

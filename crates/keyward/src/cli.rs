@@ -90,6 +90,122 @@ pub enum Command {
     },
     /// Run an extra runtime node against the database of a server.
     Node(NodeArgs),
+    /// Partner systems and what they can do with old and new material at once, which
+    /// decides the variant of a renewal.
+    #[command(subcommand)]
+    Partners(PartnersCommand),
+    /// Renewals: plan, start and follow the seeds' procedures step by step.
+    #[command(subcommand)]
+    Renew(RenewCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PartnersCommand {
+    /// Declare a partner (admin).
+    Add(PartnerArgs),
+    /// The partners.
+    List,
+    /// One partner.
+    Show {
+        /// The partner's name.
+        name: String,
+    },
+    /// Change a partner's URL, capabilities or description (admin); what is not given stays.
+    Update(PartnerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PartnerArgs {
+    /// The partner's name (the alias rules: a-z 0-9 . _ -), which flows' channels name
+    /// with `partner = "NAME"`.
+    pub name: String,
+    /// Where the partner is reached.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// What it can do at once, comma-separated: two-client-certificates, two-cas,
+    /// two-signing-keys, two-signatures, two-decryption-keys, two-response-keys, or none.
+    #[arg(long)]
+    pub capabilities: Option<String>,
+    /// Who administers it, how to reach them.
+    #[arg(long)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RenewCommand {
+    /// Which procedure and variant a renewal of ALIAS takes, the affected flows and
+    /// partners, and the steps with their actor; changes nothing.
+    Plan(RenewSelect),
+    /// Start a renewal of ALIAS (admin); keyward runs the first automated steps at once.
+    Start(RenewSelect),
+    /// One renewal with every step's who, when and result.
+    Show {
+        /// The renewal's number.
+        id: i64,
+    },
+    /// Every renewal.
+    List,
+    /// What is waiting for whom.
+    Tasks {
+        /// Only steps for admin, developer or partner.
+        #[arg(long)]
+        role: Option<String>,
+        /// Only this partner's steps.
+        #[arg(long)]
+        partner: Option<String>,
+    },
+    /// Confirm step STEP (its number or key) of renewal ID; input steps take --file, a
+    /// failed probe runs again, or is overridden with --override and a --note (admin).
+    Confirm {
+        /// The renewal's number.
+        id: i64,
+        /// The step's number or key.
+        step: String,
+        /// For a step repeated per partner: which partner.
+        #[arg(long)]
+        partner: Option<String>,
+        /// A note, recorded with the step.
+        #[arg(long)]
+        note: Option<String>,
+        /// The file an input step imports (a CA's response, a partner's certificate).
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Go past a failed probe (admin; needs --note).
+        #[arg(long = "override")]
+        override_probe: bool,
+    },
+    /// Abort renewal ID (admin), reverting what it changed.
+    Abort {
+        /// The renewal's number.
+        id: i64,
+        /// Why, for the audit log.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Agree the downtime window of renewal ID (admin); steps inside it wait for it.
+    ScheduleDowntime {
+        /// The renewal's number.
+        id: i64,
+        /// Start: RFC 3339, or "now", or "+MINUTES" from now.
+        #[arg(long)]
+        from: String,
+        /// End: RFC 3339, or "+MINUTES" from now.
+        #[arg(long)]
+        to: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RenewSelect {
+    /// The alias to renew.
+    pub alias: String,
+    /// A procedure instead of the one keyward picks: client-certificate, cms-signer,
+    /// partner-encryption, response-signing, platform-key.
+    #[arg(long)]
+    pub procedure: Option<String>,
+    /// A variant instead of the one the partners' capabilities decide.
+    #[arg(long)]
+    pub variant: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -274,6 +390,22 @@ pub struct ServeArgs {
     /// The id of the node the server runs (default: serve-PORT).
     #[arg(long)]
     pub node_id: Option<String>,
+    /// A certificate with this many days or fewer left is critical.
+    #[arg(long, env = "KEYWARD_CRITICAL_DAYS", default_value_t = 14)]
+    pub critical_days: i64,
+    /// Days before expiry at which alerts go out (to the log and the webhook).
+    #[arg(long, env = "KEYWARD_ALERT_DAYS", value_delimiter = ',', default_value = "30,14,7,1")]
+    pub alert_days: Vec<i64>,
+    /// Where alerts are posted as JSON (expiry, new platform keys, automatic activations).
+    #[arg(long, env = "KEYWARD_ALERT_WEBHOOK")]
+    pub alert_webhook: Option<String>,
+    /// Activate a waiting platform key this many days before the active one expires
+    /// (through the platform-key procedure); 0 switches it off.
+    #[arg(long, env = "KEYWARD_AUTO_ACTIVATE_DAYS", default_value_t = 1)]
+    pub auto_activate_days: i64,
+    /// How often expiry is checked, in seconds.
+    #[arg(long, env = "KEYWARD_EXPIRY_CHECK_SECONDS", default_value_t = 60)]
+    pub expiry_check_seconds: u64,
 }
 
 /// Where a server's keystore lives.

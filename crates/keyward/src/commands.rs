@@ -11,9 +11,15 @@ use keyward_http::wire::GenerateRequest;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use keyward_http::wire::{EncryptRequest, SignerJson, TlsTestRequest};
+use keyward_http::wire::{
+    AbortRequest, ConfirmRequest, DowntimeRequest, EncryptRequest, PartnerJson, PartnerUpdate, RenewalStart, SignerJson,
+    TlsTestRequest,
+};
 
-use crate::cli::{AuditCommand, Command, FlowTarget, FlowsCommand, Global, KeysCommand, NodesCommand, Output, SignArgs, TestCommand, TokenCommand, VerifyArgs};
+use crate::cli::{
+    AuditCommand, Command, FlowTarget, FlowsCommand, Global, KeysCommand, NodesCommand, Output, PartnersCommand,
+    RenewCommand, SignArgs, TestCommand, TokenCommand, VerifyArgs,
+};
 use crate::output;
 
 pub async fn run(global: &Global, command: Command) -> anyhow::Result<ExitCode> {
@@ -86,6 +92,8 @@ pub async fn run(global: &Global, command: Command) -> anyhow::Result<ExitCode> 
         Command::Flows(command) => flows(&client, out, command).await?,
         Command::Nodes(NodesCommand::List) => output::nodes(out, &client.nodes().await?),
         Command::Usage { alias } => output::usage(out, &client.usage(&alias).await?),
+        Command::Partners(command) => partners(&client, out, command).await?,
+        Command::Renew(command) => renew(&client, out, command).await?,
         Command::Audit(AuditCommand::Verify) => {
             let verification = client.audit_verify().await?;
             output::audit_verify(out, &verification);
@@ -114,6 +122,82 @@ async fn flows(client: &Client, out: Output, command: FlowsCommand) -> anyhow::R
             if out == Output::Table {
                 println!("undeployed {name} from every node");
             }
+        }
+    }
+    Ok(())
+}
+
+async fn partners(client: &Client, out: Output, command: PartnersCommand) -> anyhow::Result<()> {
+    let split = |list: Option<String>| {
+        list.map(|l| l.split(',').map(|c| c.trim().to_owned()).filter(|c| !c.is_empty() && c != "none").collect::<Vec<_>>())
+    };
+    match command {
+        PartnersCommand::Add(args) => {
+            let partner = PartnerJson {
+                name: args.name,
+                url: args.url,
+                capabilities: split(args.capabilities).unwrap_or_default(),
+                description: args.description,
+            };
+            output::partner(out, &client.add_partner(&partner).await?);
+        }
+        PartnersCommand::Update(args) => {
+            let update = PartnerUpdate { url: args.url, capabilities: split(args.capabilities), description: args.description };
+            output::partner(out, &client.update_partner(&args.name, &update).await?);
+        }
+        PartnersCommand::List => output::partners(out, &client.partners().await?),
+        PartnersCommand::Show { name } => output::partner(out, &client.partner(&name).await?),
+    }
+    Ok(())
+}
+
+/// A time for `renew schedule-downtime`: RFC 3339, `now`, or `+MINUTES` from now.
+fn when(input: &str) -> anyhow::Result<String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("the system clock is before 1970")?;
+    let now = i64::try_from(now.as_millis()).context("the system clock is out of range")?;
+    let at = if input == "now" {
+        now
+    } else if let Some(minutes) = input.strip_prefix('+') {
+        let minutes: f64 = minutes.parse().with_context(|| format!("{input:?}: expected +MINUTES"))?;
+        // Whole milliseconds are enough for a downtime window.
+        now + (minutes * 60_000.0) as i64
+    } else {
+        return Ok(input.to_owned());
+    };
+    Ok(keyward_domain::Timestamp::from_millis(at).to_rfc3339())
+}
+
+async fn renew(client: &Client, out: Output, command: RenewCommand) -> anyhow::Result<()> {
+    match command {
+        RenewCommand::Plan(select) => {
+            let plan = client.renewal_plan(&select.alias, select.procedure.as_deref(), select.variant.as_deref()).await?;
+            output::plan(out, &plan);
+        }
+        RenewCommand::Start(select) => {
+            let request = RenewalStart { alias: select.alias, procedure: select.procedure, variant: select.variant };
+            output::renewal(out, &client.renewal_start(&request).await?);
+        }
+        RenewCommand::Show { id } => output::renewal(out, &client.renewal(id).await?),
+        RenewCommand::List => output::renewals(out, &client.renewals().await?),
+        RenewCommand::Tasks { role, partner } => {
+            output::renewal_tasks(out, &client.renewal_tasks(role.as_deref(), partner.as_deref()).await?);
+        }
+        RenewCommand::Confirm { id, step, partner, note, file, override_probe } => {
+            let data = file
+                .map(|f| std::fs::read(&f).with_context(|| format!("cannot read {}", f.display())))
+                .transpose()?
+                .map(|bytes| STANDARD.encode(bytes));
+            let request = ConfirmRequest { partner, note, data, override_probe };
+            output::renewal(out, &client.renewal_confirm(id, &step, &request).await?);
+        }
+        RenewCommand::Abort { id, reason } => {
+            output::renewal(out, &client.renewal_abort(id, &AbortRequest { reason }).await?);
+        }
+        RenewCommand::ScheduleDowntime { id, from, to } => {
+            let request = DowntimeRequest { from: when(&from)?, to: when(&to)? };
+            output::renewal(out, &client.renewal_downtime(id, &request).await?);
         }
     }
     Ok(())

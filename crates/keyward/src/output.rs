@@ -1,6 +1,7 @@
 //! How client commands print: aligned tables for people, the API's JSON for scripts.
 
 use keyward_http::wire::{
+    PartnerJson, PlanJson, RenewalJson, RenewalTaskJson,
     AuditRecordJson, AuditVerifyJson, EntryJson, FlowJson, NodeJson, UsageJson, EntrySummaryJson, TlsTestResponse, TokenCreated, TokenJson, TransitionsJson,
     VerifyResponse,
     VersionCreated, VersionJson, to_pretty_json,
@@ -363,4 +364,142 @@ pub fn usage(out: Output, usage: &UsageJson) {
     for o in &usage.observed {
         println!("  {:<28} version {:<4} {:>8} message(s), last {}  partner {}", o.flow, o.version, o.count, o.last_used, o.partner);
     }
+}
+
+/// The partners.
+pub fn partners(out: Output, partners: &[PartnerJson]) {
+    if out == Output::Json {
+        println!("{}", to_pretty_json(&partners));
+        return;
+    }
+    let rows: Vec<Vec<String>> = partners
+        .iter()
+        .map(|p| {
+            let caps = if p.capabilities.is_empty() { "none".to_owned() } else { p.capabilities.join(",") };
+            vec![p.name.clone(), p.url.clone().unwrap_or_else(|| "-".to_owned()), caps]
+        })
+        .collect();
+    table(&["NAME", "URL", "CAPABILITIES"], &rows);
+}
+
+/// One partner.
+pub fn partner(out: Output, partner: &PartnerJson) {
+    if out == Output::Json {
+        println!("{}", to_pretty_json(partner));
+        return;
+    }
+    println!("partner:      {}", partner.name);
+    println!("url:          {}", partner.url.as_deref().unwrap_or("-"));
+    println!("capabilities: {}", if partner.capabilities.is_empty() { "none".to_owned() } else { partner.capabilities.join(", ") });
+    if let Some(d) = &partner.description {
+        println!("description:  {d}");
+    }
+}
+
+fn renewal_body(r: &RenewalJson) {
+    println!("procedure: {} ({})", r.procedure, r.procedure_title);
+    println!("variant:   {} ({}){}", r.variant, r.variant_title, if r.downtime { ", needs downtime" } else { "" });
+    println!("flows:     {}", if r.flows.is_empty() { "-".to_owned() } else { r.flows.join(", ") });
+    println!("partners:  {}", if r.partners.is_empty() { "-".to_owned() } else { r.partners.join(", ") });
+    if let Some(second) = &r.second_alias {
+        println!("second alias: {second}");
+    }
+    if let (Some(from), Some(to)) = (&r.window_from, &r.window_to) {
+        println!("downtime:  {from} to {to}");
+    }
+    let rows: Vec<Vec<String>> = r
+        .steps
+        .iter()
+        .map(|s| {
+            let actor = match &s.partner {
+                Some(p) => format!("partner {p}"),
+                None => s.actor.clone(),
+            };
+            let mut what = s.text.clone();
+            if s.in_window {
+                what.push_str(" [in window]");
+            }
+            let result = match (&s.by, &s.note) {
+                (Some(by), Some(note)) => format!("{by}: {note}"),
+                (Some(by), None) => by.clone(),
+                (None, Some(note)) => note.clone(),
+                (None, None) => String::new(),
+            };
+            vec![s.position.to_string(), s.key.clone(), actor, s.kind.clone(), s.seed_steps.clone(), s.state.clone(), what, result]
+        })
+        .collect();
+    table(&["#", "STEP", "ACTOR", "KIND", "SEED", "STATE", "WHAT", "RESULT"], &rows);
+}
+
+/// A plan.
+pub fn plan(out: Output, plan: &PlanJson) {
+    if out == Output::Json {
+        println!("{}", to_pretty_json(plan));
+        return;
+    }
+    println!("renewal of {} (nothing has changed)", plan.renewal.alias);
+    println!("why:       {}", plan.reason);
+    for u in &plan.uses {
+        println!("used in:   {} {} (partner {}, {})", u.flow, u.place, u.partner, u.url);
+    }
+    if !plan.undeclared_partners.is_empty() {
+        println!(
+            "undeclared partners (assumed to handle one key at a time; declare them with keyward partners add): {}",
+            plan.undeclared_partners.join(", ")
+        );
+    }
+    renewal_body(&plan.renewal);
+}
+
+/// One renewal.
+pub fn renewal(out: Output, r: &RenewalJson) {
+    if out == Output::Json {
+        println!("{}", to_pretty_json(r));
+        return;
+    }
+    println!("renewal {} of {}: {} (started {} by {})", r.id, r.alias, r.state, r.created_at, r.created_by);
+    renewal_body(r);
+}
+
+/// The renewals.
+pub fn renewals(out: Output, renewals: &[RenewalJson]) {
+    if out == Output::Json {
+        println!("{}", to_pretty_json(&renewals));
+        return;
+    }
+    let rows: Vec<Vec<String>> = renewals
+        .iter()
+        .map(|r| {
+            let next = r
+                .steps
+                .iter()
+                .find(|s| !matches!(s.state.as_str(), "done" | "overridden" | "skipped" | "scheduled"))
+                .map_or_else(|| "-".to_owned(), |s| format!("{} {} ({})", s.position, s.key, s.state));
+            vec![r.id.to_string(), r.alias.clone(), r.procedure.clone(), r.variant.clone(), r.state.clone(), next, r.created_at.clone()]
+        })
+        .collect();
+    table(&["ID", "ALIAS", "PROCEDURE", "VARIANT", "STATE", "NEXT STEP", "STARTED"], &rows);
+}
+
+/// What is waiting for whom.
+pub fn renewal_tasks(out: Output, tasks: &[RenewalTaskJson]) {
+    if out == Output::Json {
+        println!("{}", to_pretty_json(&tasks));
+        return;
+    }
+    if tasks.is_empty() {
+        println!("nothing is waiting");
+        return;
+    }
+    let rows: Vec<Vec<String>> = tasks
+        .iter()
+        .map(|t| {
+            let who = match &t.partner {
+                Some(p) => format!("partner {p}"),
+                None => t.actor.clone(),
+            };
+            vec![t.renewal.to_string(), t.alias.clone(), format!("{} {}", t.position, t.key), who, t.state.clone(), t.text.clone()]
+        })
+        .collect();
+    table(&["RENEWAL", "ALIAS", "STEP", "WAITS FOR", "STATE", "WHAT"], &rows);
 }

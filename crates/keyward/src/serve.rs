@@ -16,6 +16,7 @@ use anyhow::{Context, bail};
 use keyward_crypto::MasterKey;
 use keyward_domain::Role;
 use keyward_runtime::node::Node;
+use keyward_runtime::expiry::{ExpirySettings, Monitor};
 use keyward_keystore::tokens::generate_token;
 use keyward_keystore::{Keystore, SystemClock};
 use keyward_store::Store;
@@ -24,6 +25,9 @@ use crate::cli::{NodeArgs, KeystoreArgs, ServeArgs};
 
 /// Environment variable that can carry the master key (base64) instead of the file.
 pub const MASTER_KEY_ENV: &str = "KEYWARD_MASTER_KEY";
+
+/// How often the server advances running renewals.
+const RENEWAL_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logging();
@@ -45,13 +49,47 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let node_id = args.node_id.clone().unwrap_or_else(|| format!("serve-{}", address.port()));
     let node = Node::start(keystore.clone(), node_id.clone(), format!("http://{address}")).await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let follower = node.spawn(stopped);
+    let follower = node.spawn(stopped.clone());
+    // The renewal engine: steps whose window opened, steps a restart interrupted.
+    let engine = {
+        let renewals = keyward_runtime::renewal::Renewals::new(keystore.clone());
+        let mut stopped = stopped;
+        tokio::spawn(renewals.run(RENEWAL_TICK, async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }))
+    };
+    let expiry = ExpirySettings {
+        critical_days: args.critical_days,
+        alert_days: args.alert_days.clone(),
+        auto_activate_days: (args.auto_activate_days > 0).then_some(args.auto_activate_days),
+    };
+    let (alerts, webhook) = match args.alert_webhook.clone() {
+        Some(url) => {
+            let (sender, receiver) = tokio::sync::mpsc::channel(256);
+            (Some(sender), Some(tokio::spawn(keyward_http::alerts::deliver(receiver, url))))
+        }
+        None => (None, None),
+    };
+    let monitor = {
+        let monitor = Monitor::new(keystore.clone(), expiry.clone(), alerts);
+        let mut stopped = stop.subscribe();
+        let period = std::time::Duration::from_secs(args.expiry_check_seconds.max(1));
+        tokio::spawn(monitor.run(period, async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }))
+    };
     println!("keyward {} listening on http://{address} ({} storage, node {node_id})", env!("CARGO_PKG_VERSION"), store.backend());
     tracing::info!(%address, backend = store.backend(), node = %node_id, "keyward started");
-    let router = keyward_http::server::router_with_node(keystore, Some(node));
+    let router = keyward_http::server::router_with(keystore, Some(node), expiry);
     keyward_http::server::serve_router(listener, router, shutdown_signal()).await?;
     let _ = stop.send(true);
     let _ = follower.await;
+    let _ = engine.await;
+    // The monitor owned the alert channel's sender: once it ends, delivery drains and ends.
+    let _ = monitor.await;
+    if let Some(webhook) = webhook {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), webhook).await;
+    }
     let _ = store.remove_node(&node_id).await;
     tracing::info!("keyward stopped");
     Ok(())
