@@ -203,6 +203,19 @@ async fn bad_input_corpus() {
         get("list with non-numeric days", "/api/v1/keys?expiring_within=soon", 400, "expiring_within"),
         get("show an unknown alias", "/api/v1/keys/nobody", 404, "nobody"),
         get("an endpoint that does not exist", "/api/v1/nothing", 404, "no such"),
+        // --- partners and renewals
+        Bad { name: "partner with an unknown capability", method: "POST", path: "/api/v1/partners".into(), body: Body::Json(json!({"name": "p1", "capabilities": ["three-cas"]})), status: 400, says: "three-cas" },
+        Bad { name: "partner with a bad name", method: "POST", path: "/api/v1/partners".into(), body: Body::Json(json!({"name": "A B"})), status: 400, says: "partner name" },
+        Bad { name: "partner with an ftp URL", method: "POST", path: "/api/v1/partners".into(), body: Body::Json(json!({"name": "p2", "url": "ftp://x"})), status: 400, says: "https://" },
+        Bad { name: "update an unknown partner", method: "PATCH", path: "/api/v1/partners/nobody".into(), body: Body::Json(json!({})), status: 404, says: "no partner" },
+        get("plan for an unknown alias", "/api/v1/renewals/plan/nobody", 404, "nobody"),
+        get("plan with an unknown procedure", "/api/v1/renewals/plan/nobody?procedure=magic", 400, "unknown procedure"),
+        get("show an unknown renewal", "/api/v1/renewals/999", 404, "no renewal 999"),
+        get("tasks for an unknown actor", "/api/v1/renewals/tasks?role=boss", 400, "step actor"),
+        Bad { name: "start a renewal of an unknown alias", method: "POST", path: "/api/v1/renewals".into(), body: Body::Json(json!({"alias": "nobody"})), status: 404, says: "nobody" },
+        Bad { name: "confirm a step of an unknown renewal", method: "POST", path: "/api/v1/renewals/999/steps/1/confirm".into(), body: Body::Json(json!({})), status: 404, says: "no renewal 999" },
+        Bad { name: "downtime with an unreadable time", method: "POST", path: "/api/v1/renewals/999/downtime".into(), body: Body::Json(json!({"from": "yesterday", "to": "2030-01-01T00:00:00Z"})), status: 400, says: "from" },
+        Bad { name: "abort an unknown renewal", method: "POST", path: "/api/v1/renewals/999/abort".into(), body: Body::Json(json!({})), status: 404, says: "no renewal 999" },
     ];
     assert!(corpus.len() >= 50, "the corpus has only {} inputs", corpus.len());
 

@@ -173,7 +173,8 @@ impl Renewals {
     /// Forbidden roles, an invalid name or URL, a name taken.
     pub async fn add_partner(&self, actor: &Actor, mut partner: Partner) -> Result<Partner, RenewalError> {
         authorize(actor.role, Action::ManagePartners, None)?;
-        partner.name = check_partner_name(&partner.name).map_err(RenewalError::Invalid)?;
+        partner.name = check_partner_name(&partner.name)
+            .map_err(|e| RenewalError::Invalid(format!("invalid partner name {:?}: {e}", partner.name)))?;
         check_url(partner.url.as_deref())?;
         self.keystore.store().put_partner(&partner, true, actor, self.keystore.now()).await?;
         Ok(partner)

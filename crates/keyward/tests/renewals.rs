@@ -797,3 +797,108 @@ async fn platform_key_activation() {
     let seen = partner.seen.lock().unwrap().clone();
     assert!(seen.last().unwrap().contains("platform client"));
 }
+
+// ----- abort, expiry, alerts, metrics ----------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_reverts_what_the_renewal_changed() {
+    let s = signer_setup("two-signatures", 2, None).await;
+    let kw = &s.kw;
+    // A temporary alias added to the flow, then the renewal is aborted.
+    let renewal = kw.start_renewal("signer", "temporary-alias");
+    let id = renewal["id"].as_i64().unwrap();
+    assert!(kw.ok(&["flows", "show", "orders"]).contains("signer.next"));
+    let aborted = kw.json(&["renew", "abort", &id.to_string(), "--reason", "partner not ready"]);
+    assert_eq!(aborted["state"], "aborted");
+    assert!(!kw.ok(&["flows", "show", "orders"]).contains("signer.next"), "the temporary signer left the flow");
+    assert!(kw.fails(&["keys", "show", "signer.next"]).contains("no entry"), "the temporary alias is gone");
+    // A new renewal (the variant chosen by hand) gets past activation, then is aborted.
+    let started = kw.json(&["renew", "start", "signer", "--variant", "verifies-both"]);
+    let id = started["id"].as_i64().unwrap();
+    let renewal = kw.confirm(id, "partner-verifies-both", &[]);
+    assert_eq!(step(&renewal, "activate")["state"], "done");
+    assert_eq!(kw.active_version("signer"), Some(2));
+    let aborted = kw.json(&["renew", "abort", &id.to_string()]);
+    assert_eq!(aborted["state"], "aborted");
+    assert_eq!(kw.active_version("signer"), Some(1), "the old key is active again");
+    let audit = kw.ok(&["audit", "list", "--limit", "200"]);
+    assert!(audit.contains("renewals.abort") && audit.contains("partner not ready"), "{audit}");
+    // Nothing runs any more: confirming a step of an aborted renewal is refused.
+    assert!(kw.fails(&["renew", "confirm", &id.to_string(), "partner-removes-old"]).contains("aborted"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_alerts_metrics_and_automatic_platform_key_activation() {
+    let received = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = Arc::clone(&received);
+    let webhook = HttpPartner::start(Arc::new(move |body: &[u8]| {
+        sink.lock().unwrap().push(String::from_utf8_lossy(body).into_owned());
+        Ok(b"thanks".to_vec())
+    }))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let url = webhook.url("/alerts");
+    let server = Server::start_with_env(&d.join("data"), &[("KEYWARD_ALERT_WEBHOOK", url.as_str()), ("KEYWARD_EXPIRY_CHECK_SECONDS", "1")]);
+    let token = admin_token(&d.join("data"));
+    let kw = Kw { _dir: dir, dir: d, server, token };
+    // A tenant key with 10 days left: critical, past the 30- and 14-day alerts.
+    kw.ok(&["keys", "create", "short-lived", "--algorithm", "ec-p256", "--subject", "CN=short", "--days", "10"]);
+    kw.ok(&["keys", "create", "long-lived", "--algorithm", "ec-p256", "--subject", "CN=long", "--days", "365"]);
+    // A platform key whose active version expires within a day, with a new one waiting.
+    let issued = Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .args(["token", "issue", "--role", "platform", "--name", "platform-ops", "--out", "platform.token", "--data-dir"])
+        .arg(kw.dir.join("data"))
+        .current_dir(&kw.dir)
+        .env_remove("KEYWARD_DATABASE_URL")
+        .env_remove("KEYWARD_MASTER_KEY")
+        .output()
+        .unwrap();
+    assert!(issued.status.success(), "{}", text(&issued));
+    let platform_token = kw.read("platform.token").trim().to_owned();
+    let platform = |args: &[&str]| {
+        let output = keyward(&kw.server, &platform_token, &kw.dir, args);
+        assert!(output.status.success(), "{args:?}: {}", text(&output));
+    };
+    platform(&["keys", "create", "platform-tls", "--algorithm", "ec-p256", "--subject", "CN=platform", "--days", "1", "--staged"]);
+    kw.ok(&["keys", "activate", "platform-tls"]);
+    platform(&["keys", "create", "platform-tls", "--algorithm", "ec-p256", "--subject", "CN=platform", "--days", "365", "--staged"]);
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while kw.active_version("platform-tls") != Some(2) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(kw.active_version("platform-tls"), Some(2), "activated automatically a day before expiry");
+    let renewals = kw.json(&["renew", "list"]);
+    let auto = &renewals[0];
+    assert_eq!(auto["procedure"], "platform-key");
+    assert_eq!(auto["state"], "completed", "{auto:#}");
+    assert_eq!(auto["created_by"], "keyward:auto-activation");
+    assert!(step(auto, "agree-downtime")["note"].as_str().unwrap().contains("automatic activation"), "{auto:#}");
+
+    // Alerts: each once, to the webhook and the log.
+    while received.lock().unwrap().len() < 6 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let alerts: Vec<Value> = received.lock().unwrap().iter().map(|b| serde_json::from_str(b).unwrap()).collect();
+    let about = |alias: &str, kind: &str| alerts.iter().filter(|a| a["alias"] == alias && a["kind"] == kind).count();
+    let thresholds: Vec<i64> = alerts
+        .iter()
+        .filter(|a| a["alias"] == "short-lived")
+        .map(|a| a["threshold_days"].as_i64().unwrap())
+        .collect();
+    assert_eq!(thresholds.len(), 2, "30 and 14 days, each once: {alerts:#?}");
+    assert!(thresholds.contains(&30) && thresholds.contains(&14));
+    assert_eq!(about("long-lived", "expiry"), 0);
+    assert_eq!(about("platform-tls", "new-key-waiting"), 1, "{alerts:#?}");
+    assert_eq!(about("platform-tls", "auto-activated"), 1, "{alerts:#?}");
+
+    // Metrics, without a token.
+    let metrics = reqwest::get(format!("{}/metrics", kw.server.base)).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("keyward_certificate_expiration_timestamp_seconds{alias=\"short-lived\",version=\"1\",state=\"active\",owner=\"tenant\"}"), "{metrics}");
+    assert!(metrics.contains("keyward_certificate_expiry_state{alias=\"short-lived\",state=\"critical\"} 1"), "{metrics}");
+    assert!(metrics.contains("keyward_certificate_expiry_state{alias=\"long-lived\",state=\"valid\"} 1"), "{metrics}");
+    assert!(metrics.contains("keyward_renewals{state=\"completed\"} 1"), "{metrics}");
+    assert!(metrics.contains("keyward_node_sync_lag_changes{node=\"serve-"), "{metrics}");
+}
