@@ -49,9 +49,28 @@ impl Kw {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let output = self.kw(args);
+        self.ok_as(&self.token, args)
+    }
+
+    /// Runs the command line with another token.
+    fn ok_as(&self, token: &str, args: &[&str]) -> String {
+        let output = keyward(&self.server, token, &self.dir, args);
         assert!(output.status.success(), "{args:?} failed:\n{}", text(&output));
         text(&output)
+    }
+
+    /// A platform token, issued on the server as the platform operator does.
+    fn platform_token(&self) -> String {
+        let issued = Command::new(env!("CARGO_BIN_EXE_keyward"))
+            .args(["token", "issue", "--role", "platform", "--name", "platform-ops", "--out", "platform.token", "--data-dir"])
+            .arg(self.dir.join("data"))
+            .current_dir(&self.dir)
+            .env_remove("KEYWARD_DATABASE_URL")
+            .env_remove("KEYWARD_MASTER_KEY")
+            .output()
+            .unwrap();
+        assert!(issued.status.success(), "{}", text(&issued));
+        self.read("platform.token").trim().to_owned()
     }
 
     fn fails(&self, args: &[&str]) -> String {
@@ -742,20 +761,8 @@ async fn response_signing_sender_verifies_one_needs_downtime() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn platform_key_activation() {
     let kw = Kw::start();
-    let issued = Command::new(env!("CARGO_BIN_EXE_keyward"))
-        .args(["token", "issue", "--role", "platform", "--name", "platform-ops", "--out", "platform.token", "--data-dir"])
-        .arg(kw.dir.join("data"))
-        .current_dir(&kw.dir)
-        .env_remove("KEYWARD_DATABASE_URL")
-        .env_remove("KEYWARD_MASTER_KEY")
-        .output()
-        .unwrap();
-    assert!(issued.status.success(), "{}", text(&issued));
-    let platform_token = kw.read("platform.token").trim().to_owned();
-    let platform = |args: &[&str]| {
-        let output = keyward(&kw.server, &platform_token, &kw.dir, args);
-        assert!(output.status.success(), "{args:?}: {}", text(&output));
-    };
+    let platform_token = kw.platform_token();
+    let platform = |args: &[&str]| kw.ok_as(&platform_token, args);
     let old_ca = Ca::new("Platform CA 2025");
     let new_ca = Ca::new("Platform CA 2026");
     let server_ca = Ca::new("Partner Server CA");
@@ -846,20 +853,8 @@ async fn expiry_alerts_metrics_and_automatic_platform_key_activation() {
     kw.ok(&["keys", "create", "short-lived", "--algorithm", "ec-p256", "--subject", "CN=short", "--days", "10"]);
     kw.ok(&["keys", "create", "long-lived", "--algorithm", "ec-p256", "--subject", "CN=long", "--days", "365"]);
     // A platform key whose active version expires within a day, with a new one waiting.
-    let issued = Command::new(env!("CARGO_BIN_EXE_keyward"))
-        .args(["token", "issue", "--role", "platform", "--name", "platform-ops", "--out", "platform.token", "--data-dir"])
-        .arg(kw.dir.join("data"))
-        .current_dir(&kw.dir)
-        .env_remove("KEYWARD_DATABASE_URL")
-        .env_remove("KEYWARD_MASTER_KEY")
-        .output()
-        .unwrap();
-    assert!(issued.status.success(), "{}", text(&issued));
-    let platform_token = kw.read("platform.token").trim().to_owned();
-    let platform = |args: &[&str]| {
-        let output = keyward(&kw.server, &platform_token, &kw.dir, args);
-        assert!(output.status.success(), "{args:?}: {}", text(&output));
-    };
+    let platform_token = kw.platform_token();
+    let platform = |args: &[&str]| kw.ok_as(&platform_token, args);
     platform(&["keys", "create", "platform-tls", "--algorithm", "ec-p256", "--subject", "CN=platform", "--days", "1", "--staged"]);
     kw.ok(&["keys", "activate", "platform-tls"]);
     platform(&["keys", "create", "platform-tls", "--algorithm", "ec-p256", "--subject", "CN=platform", "--days", "365", "--staged"]);
