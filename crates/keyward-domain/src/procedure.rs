@@ -11,7 +11,8 @@
 //! - [`StepKind::Input`]: a confirmation that brings a file keyward imports (a CA's
 //!   response, a partner's new certificate);
 //! - [`StepKind::Probe`]: keyward checks it against the partner (a TLS handshake with the
-//!   staged key), and stops the renewal when the check fails;
+//!   staged key, or a test message signed with the new key or encrypted to it, posted to
+//!   the partner's declared URL), and stops the renewal when the check fails;
 //! - [`StepKind::Window`]: the downtime window, set with `renew schedule-downtime`.
 //!
 //! Steps marked `in_window` wait until the downtime window opens. The engine that runs
@@ -226,6 +227,9 @@ pub enum Probe {
     TlsStaged,
     /// A TLS handshake with the active version against every affected channel.
     TlsActive,
+    /// A test message protected with the new version (signed with it, or encrypted to it)
+    /// posted to every affected partner's declared URL: the partner must accept it.
+    MessageStaged,
 }
 
 /// The kind of a step.
@@ -377,6 +381,7 @@ const SIGNER_BOTH: &[StepDef] = &[
     step("stage-key", Admin, K::Task(Task::StageKeyPair), "new key pair (staged)", "1"),
     step("provide-certificate", Admin, K::Notify(Partner), "the new certificate to the partner", "2"),
     step("partner-verifies-both", Partner, K::Confirm, "partner verifies signatures of the old and the new key", "3-4"),
+    step("probe-message", Admin, K::Probe(Probe::MessageStaged), "a test message signed with the new key, which every partner must accept", "-"),
     step("activate", Admin, K::Task(Task::Activate), "exchange: messages are signed with the new key", "5"),
     step("inform-partner", Admin, K::Notify(Partner), "the key pair has been exchanged", "6"),
     step("partner-removes-old", Partner, K::Confirm, "partner removes the old certificate", "7"),
@@ -454,6 +459,7 @@ const CMS_SIGNER: &[VariantDef] = &[
 const ENCRYPTION_BOTH: &[StepDef] = &[
     step("partner-new-key", Partner, K::Confirm, "partner creates a new key pair and decrypts with old and new", "1-2"),
     step("import-certificate", Admin, K::Input(Input::PartnerCertificate), "import the partner's new certificate (staged)", "3"),
+    step("probe-message", Admin, K::Probe(Probe::MessageStaged), "a test message encrypted to the new certificate, which the partner must accept", "-"),
     step("activate", Admin, K::Task(Task::Activate), "exchange: messages are encrypted to the new certificate", "4"),
     step("inform-partner", Admin, K::Notify(Partner), "the certificate has been exchanged", "5"),
     step("partner-removes-old", Partner, K::Confirm, "partner removes its old key", "6"),

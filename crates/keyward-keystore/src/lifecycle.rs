@@ -116,6 +116,14 @@ impl Keystore {
         self.add_version(actor, to, entry, Some(key), chain, true, "keys.copy", detail).await
     }
 
+    /// The certificate chain of one version (public material).
+    ///
+    /// # Errors
+    /// Unknown alias or version, store errors.
+    pub async fn chain_of(&self, alias: &Alias, version: VersionId) -> Result<keyward_crypto::Chain, KeystoreError> {
+        Ok(self.material(alias, version).await?.0)
+    }
+
     /// Retires the active version of `alias` without a successor.
     ///
     /// # Errors

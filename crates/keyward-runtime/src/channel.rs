@@ -211,6 +211,23 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// A client for one-off posts to `url` (renewal probes): no client certificate; for an
+/// https URL, the server must have a certificate from `trust`.
+///
+/// # Errors
+/// [`ChannelError::Setup`] when nothing in `trust` can anchor an https server.
+pub(crate) fn one_off_client(url: &str, timeout: Duration, trust: &[Certificate]) -> Result<reqwest::Client, ChannelError> {
+    let config = ChannelConfig {
+        url: url.to_owned(),
+        client: None,
+        connect_timeout: timeout,
+        timeout,
+        retries: 0,
+        backoff: Duration::ZERO,
+    };
+    Ok(build(&config, None, trust)?.client)
+}
+
 fn build(config: &ChannelConfig, resolver: Option<&Arc<LiveClientCert>>, trust: &[Certificate]) -> Result<Built, ChannelError> {
     let setup = |reason: String| ChannelError::Setup { url: config.url.clone(), reason };
     let mut builder = reqwest::Client::builder()

@@ -982,6 +982,7 @@ impl Renewals {
     async fn run_probe(&self, renewal: &Renewal, probe_kind: Probe) -> Result<Result<String, String>, RenewalError> {
         let actor = engine(renewal.id);
         let choice = match (probe_kind, renewal.new_version) {
+            (Probe::MessageStaged, _) => return self.message_probe(renewal).await,
             (Probe::TlsStaged, Some(v)) => VersionChoice::Number(v),
             (Probe::TlsStaged, None) => VersionChoice::Staged,
             (Probe::TlsActive, _) => VersionChoice::Active,
@@ -1039,6 +1040,86 @@ pub(crate) async fn every<F: std::future::Future<Output = ()>>(
             () = &mut shutdown => return,
             _ = interval.tick() => work().await,
         }
+    }
+}
+
+impl Renewals {
+    /// Posts a test message protected with the new version (signed with it for a signer,
+    /// encrypted to it for a partner's certificate) to every affected partner's declared
+    /// URL; `Err` holds the refusals.
+    async fn message_probe(&self, renewal: &Renewal) -> Result<Result<String, String>, RenewalError> {
+        let alias = &renewal.alias;
+        let version = match renewal.new_version {
+            Some(v) => v,
+            None => self
+                .keystore
+                .store()
+                .entry(alias)
+                .await?
+                .and_then(|e| e.staged().last().map(|v| v.id))
+                .ok_or_else(|| RenewalError::Invalid(format!("{alias} has no new version to probe with")))?,
+        };
+        let payload = format!("keyward renewal {} probe: {alias} version {version}", renewal.id).into_bytes();
+        let message = match renewal.procedure {
+            Procedure::PartnerEncryption => {
+                let chain = self.keystore.chain_of(alias, version).await?;
+                keyward_cms::encrypt(&payload, &[chain.leaf()], flow::DEFAULT_KEY_TRANSPORT, flow::DEFAULT_CONTENT_ENCRYPTION)
+                    .map_err(|e| RenewalError::Invalid(format!("cannot encrypt the test message: {e}")))?
+            }
+            _ => {
+                let pair = self.keystore.key_pair_version(&engine(renewal.id), alias, VersionChoice::Number(version)).await?;
+                let signer = keyward_cms::Signer {
+                    key: &pair.key,
+                    chain: &pair.chain,
+                    digest: keyward_keystore::messages::default_digest(pair.key.algorithm()),
+                    scheme: None,
+                    include: keyward_cms::IncludeCertificates::Signer,
+                    signing_time: Some(self.keystore.now()),
+                };
+                keyward_cms::sign(&payload, &[signer], false)
+                    .map_err(|e| RenewalError::Invalid(format!("cannot sign the test message: {e}")))?
+            }
+        };
+        let declared = self.keystore.store().partners().await?;
+        let trusted = self.keystore.trust_certificates_unchecked(&[]).await?;
+        let (mut passed, mut failed) = (Vec::new(), Vec::new());
+        for name in &renewal.partners {
+            let Some(url) = declared.iter().find(|p| &p.name == name).and_then(|p| p.url.clone()) else {
+                passed.push(format!("{name} declares no URL: not probed"));
+                continue;
+            };
+            let client = match crate::channel::one_off_client(&url, self.probe_timeout, &trusted) {
+                Ok(client) => client,
+                Err(e) => {
+                    failed.push(format!("{name} ({url}): {e}"));
+                    continue;
+                }
+            };
+            let answer = client
+                .post(&url)
+                .header(reqwest::header::CONTENT_TYPE, "application/pkcs7-mime")
+                .body(message.clone())
+                .send()
+                .await;
+            match answer {
+                Ok(a) if a.status().is_success() => passed.push(format!("{name} ({url}) accepted the test message")),
+                Ok(a) => {
+                    let status = a.status();
+                    let body = a.text().await.unwrap_or_default();
+                    let body: String = body.chars().take(200).collect();
+                    failed.push(format!("{name} ({url}) refused the test message: {status} {body}"));
+                }
+                Err(e) => failed.push(format!("{name} ({url}) was not reached: {e}")),
+            }
+        }
+        if !failed.is_empty() {
+            return Ok(Err(format!(
+                "{}; fix the partner and run the probe again (renew confirm {} probe-message), or override it with a reason",
+                failed.join("; "),
+                renewal.id
+            )));
+        }
+        Ok(Ok(if passed.is_empty() { "no affected partner".to_owned() } else { passed.join("; ") }))
     }
 }
 
