@@ -814,7 +814,11 @@ impl Renewals {
         let entry = self.keystore.store().entry(&alias).await?.ok_or_else(|| DomainError::EntryNotFound { alias: alias.clone() })?;
         let note = match task {
             Task::StageKeyPair => {
-                let version = match entry.staged().last() {
+                // A version staged after the active one (by an administrator before the
+                // renewal, or by this step before a restart) is the new key; older staged
+                // versions are leftovers and are not reused.
+                let active = entry.active().map_or(0, |v| v.id.0);
+                let version = match entry.staged().filter(|v| v.id.0 > active).last() {
                     Some(staged) => staged.id,
                     None => self.keystore.stage_next_key(&actor, &alias).await?,
                 };
@@ -905,7 +909,7 @@ impl Renewals {
                         Err(e) => return Err(e.into()),
                     }
                 }
-                format!("{} on all nodes: {}", task.describe(), if names.is_empty() { "no flow".to_owned() } else { names.join(", ") })
+                format!("{}: {}", task.describe(), if names.is_empty() { "no flow".to_owned() } else { names.join(", ") })
             }
             Task::UndeployFlows => {
                 let mut names = Vec::new();

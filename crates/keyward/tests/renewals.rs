@@ -393,6 +393,10 @@ async fn client_certificate_partner_accepts_both() {
     let sent = load.stop().await;
     assert_no_failure("001 accepts both", &sent);
     assert_eq!(kw.active_version("tls-client"), Some(3), "v2 was staged with its CSR, v3 is the CA's answer");
+    // The next renewal stages a fresh key; the leftover v2 (older than the active one) is
+    // not reused.
+    let next = kw.json(&["renew", "start", "tls-client"]);
+    assert_eq!(next["new_version"], 4, "{next:#}");
     let audit = kw.ok(&["audit", "list", "--limit", "100"]);
     assert!(audit.contains("renewals.confirm") && audit.contains("renewals.complete"), "{audit}");
 }
@@ -430,15 +434,15 @@ async fn a_renewal_survives_a_restart_and_its_window_opens_by_itself() {
     let renewal = s.kw.start_renewal("tls-client", "downtime");
     let id = renewal["id"].as_i64().unwrap();
     import_ca_response(&s.kw, &s.new_ca, id);
-    // The window opens in 3 seconds; nothing inside it may run before.
-    let renewal = s.kw.json(&["renew", "schedule-downtime", &id.to_string(), "--from", "+0.05", "--to", "+10"]);
+    // The window opens in 9 seconds; nothing inside it may run before.
+    let renewal = s.kw.json(&["renew", "schedule-downtime", &id.to_string(), "--from", "+0.15", "--to", "+10"]);
     assert_waits(&renewal, "stop-flows");
     assert_eq!(step(&renewal, "stop-flows")["state"], "pending");
     // The server dies (SIGKILL) and comes back; the renewal goes on where it was.
     s.kw.server.child.kill().unwrap();
     s.kw.server.child.wait().unwrap();
     s.kw.server = Server::start(&s.kw.dir.join("data"));
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let deadline = Instant::now() + Duration::from_secs(40);
     let renewal = loop {
         let renewal = s.kw.show(id);
         if step(&renewal, "activate")["state"] == "done" || Instant::now() > deadline {
