@@ -201,7 +201,18 @@ async fn list_keys(
         kind: query.kind.as_deref().map(|k| parse_named::<EntryKind>("kind", k)).transpose()?,
     };
     let entries = state.keystore.list(&actor, &filter).await?;
-    Ok(Json(entries.iter().map(EntrySummaryJson::from).collect()))
+    let now = state.keystore.now();
+    Ok(Json(
+        entries
+            .iter()
+            .map(|entry| EntrySummaryJson {
+                expiry_state: entry.not_after.map(|not_after| {
+                    keyward_domain::ExpiryState::of(not_after, now, state.expiry.critical_days).as_str().to_owned()
+                }),
+                ..EntrySummaryJson::from(entry)
+            })
+            .collect(),
+    ))
 }
 
 /// Show an entry with every version's details.

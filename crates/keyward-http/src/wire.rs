@@ -47,6 +47,10 @@ pub struct EntrySummaryJson {
     pub expiring_soon: bool,
     /// Has expired.
     pub expired: bool,
+    /// `valid`, `critical` (the server's critical period or less left) or `expired`, for
+    /// the active (or newest) version; absent without a version.
+    #[serde(default)]
+    pub expiry_state: Option<String>,
 }
 
 impl From<&EntrySummary> for EntrySummaryJson {
@@ -61,6 +65,7 @@ impl From<&EntrySummary> for EntrySummaryJson {
             not_after: s.not_after.map(Timestamp::to_rfc3339),
             expiring_soon: s.expiring_soon,
             expired: s.expired,
+            expiry_state: None,
         }
     }
 }

@@ -675,7 +675,7 @@ impl Renewals {
                         StepActor::Partner => format!("partner {}", renewal.partners.join(", ")),
                         other => format!("the {}", if other == StepActor::Admin { "tenant administrator" } else { "integration developer" }),
                     };
-                    let note = format!("notified {to}: {}", self.notification(&renewal, def.text).await);
+                    let note = format!("notified {to}: {}", self.notification(&renewal, def.text));
                     tracing::info!(renewal = id, alias = %renewal.alias, step = %step.key, "{note}");
                     (StepState::Done, note, None)
                 }
@@ -774,7 +774,7 @@ impl Renewals {
         every(period, shutdown, || self.tick()).await;
     }
 
-    async fn notification(&self, renewal: &Renewal, text: &str) -> String {
+    fn notification(&self, renewal: &Renewal, text: &str) -> String {
         match renewal.new_version {
             Some(v) => format!("{text} ({} version {v}; download with keyward keys export {} --version {v})", renewal.alias, renewal.alias),
             None => text.to_owned(),

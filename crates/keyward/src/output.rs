@@ -49,6 +49,8 @@ pub fn entries(out: Output, entries: &[EntrySummaryJson]) {
         .map(|e| {
             let status = if e.expired {
                 "EXPIRED".to_owned()
+            } else if e.expiry_state.as_deref() == Some("critical") {
+                "CRITICAL".to_owned()
             } else if e.expiring_soon {
                 "expires within 30 days".to_owned()
             } else {

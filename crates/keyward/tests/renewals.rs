@@ -909,6 +909,10 @@ async fn expiry_alerts_metrics_and_automatic_platform_key_activation() {
     assert_eq!(about("platform-tls", "new-key-waiting"), 1, "{alerts:#?}");
     assert_eq!(about("platform-tls", "auto-activated"), 1, "{alerts:#?}");
 
+    let listed = kw.ok(&["keys", "list"]);
+    let line = listed.lines().find(|l| l.starts_with("short-lived")).unwrap();
+    assert!(line.contains("CRITICAL"), "{listed}");
+
     // Metrics, without a token.
     let metrics = reqwest::get(format!("{}/metrics", kw.server.base)).await.unwrap().text().await.unwrap();
     assert!(metrics.contains("keyward_certificate_expiration_timestamp_seconds{alias=\"short-lived\",version=\"1\",state=\"active\",owner=\"tenant\"}"), "{metrics}");
