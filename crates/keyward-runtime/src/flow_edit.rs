@@ -7,7 +7,7 @@
 //! file that [`parse`](crate::flow::parse) accepts.
 
 use keyward_domain::Alias;
-use toml_edit::{ArrayOfTables, DocumentMut, InlineTable, Item, Table, Value};
+use toml_edit::{DocumentMut, InlineTable, Item, Table, Value};
 
 use crate::flow::{self, FlowError};
 
@@ -69,7 +69,8 @@ fn alias_of_inline(table: &InlineTable) -> Option<&str> {
 }
 
 /// Adds a signer with alias `new` next to every signer with alias `existing`, with the same
-/// parameters (digest, scheme, certificates, signing_time, if_active).
+/// parameters (digest, scheme, certificates, signing_time), and `if_active = true`: a node
+/// that does not hold `new`'s key yet (or any more) skips it rather than failing.
 ///
 /// # Errors
 /// No sign step signs with `existing`; a result that is not a valid flow.
@@ -88,7 +89,9 @@ pub fn add_signer(source: &str, existing: &Alias, new: &Alias) -> Result<String,
                 table.insert(key, value.clone());
             }
             table.insert("alias", toml_edit::value(new.as_str()));
-            push_table(tables, table);
+            table.insert("if_active", toml_edit::value(true));
+            // Appended, it renders right after the last signer of its step.
+            tables.push(table);
         }
         Item::Value(Value::Array(array)) => {
             let template = array
@@ -102,6 +105,7 @@ pub fn add_signer(source: &str, existing: &Alias, new: &Alias) -> Result<String,
                 return;
             }
             table.insert("alias", new.as_str().into());
+            table.insert("if_active", true.into());
             array.push(table);
         }
         _ => {}
@@ -110,11 +114,6 @@ pub fn add_signer(source: &str, existing: &Alias, new: &Alias) -> Result<String,
         return Err(invalid("steps", format!("no sign step signs with {existing}")));
     }
     checked(doc)
-}
-
-/// Appends `table` to `tables`: it renders right after the last signer of its step.
-fn push_table(tables: &mut ArrayOfTables, table: Table) {
-    tables.push(table);
 }
 
 /// Removes every signer with alias `alias`.
@@ -209,7 +208,7 @@ url = "https://127.0.0.1:9/in"
     fn adds_next_to_every_use_and_keeps_the_rest() {
         let out = add_signer(TABLES, &alias("signer"), &alias("signer.next")).unwrap();
         assert_eq!(signers(&out, false), vec![("signer".into(), true), ("signer.next".into(), true)]);
-        assert_eq!(signers(&out, true), vec![("signer".into(), false), ("signer.next".into(), false)]);
+        assert_eq!(signers(&out, true), vec![("signer".into(), false), ("signer.next".into(), true)]);
         assert!(out.contains("# orders to ACME") && out.contains("# the signing key"), "{out}");
         let flow = parse(&out).unwrap();
         let Step::Sign { signers, .. } = &flow.steps[0] else { panic!() };

@@ -59,15 +59,42 @@ pub enum RenewalError {
     Store(#[from] StoreError),
 }
 
+/// A node whose last heartbeat is older than this is not waited for.
+const NODE_ALIVE: Duration = Duration::from_secs(5);
+
+/// How long a step waits for every live node to apply a flow change.
+const NODE_WAIT: Duration = Duration::from_secs(10);
+
 /// How far ahead of the old key's use renewals keep old keys.
 pub const OLD_KEY_KEPT_DAYS: i64 = 90;
+
+/// What a flow uses an alias for, as far as renewals care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UseKind {
+    /// The receiver channel presents it as its client certificate, by alias.
+    ClientCertificate,
+    /// The receiver channel presents any valid key, which may be this one.
+    AnyValidKeyClient,
+    /// A request sign step signs with it.
+    Sign,
+    /// A response sign step signs with it.
+    ResponseSign,
+    /// An encrypt step (request or response) encrypts to it.
+    Encrypt,
+    /// A decrypt step may use it (any valid key).
+    Decrypt,
+    /// A verify step trusts it.
+    Verify,
+}
 
 /// One place in a deployed flow where the alias is used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AliasUse {
     /// The flow.
     pub flow: String,
-    /// What uses it: `client certificate`, `client certificate (any valid key)`,
+    /// What it is used for.
+    pub kind: UseKind,
+    /// The place in words: `client certificate`, `client certificate (any valid key)`,
     /// `sign step N`, `response sign step N`, `encrypt step N`, `decrypt step N (any valid key)`.
     pub place: String,
     /// The partner affected: the channel's declared partner, or its URL when none is.
@@ -250,26 +277,26 @@ impl Renewals {
         let deployed = self.deployed().await?;
         let entries = self.keystore.store().list_entries().await?;
         let uses = uses_of(alias, entry.kind, &deployed);
-        let has = |place: &str| uses.iter().any(|u| u.place.starts_with(place));
+        let has = |kind: UseKind| uses.iter().any(|u| u.kind == kind);
         let (procedure, reason) = match procedure {
             Some(p) => (p, format!("procedure {p} was asked for")),
             None if entry.owner == Owner::Platform => {
                 (Procedure::PlatformKey, "a platform-owned key: the platform stages, the tenant activates".to_owned())
             }
-            None if entry.kind == EntryKind::Certificate && has("encrypt step") => (
+            None if entry.kind == EntryKind::Certificate && has(UseKind::Encrypt) => (
                 Procedure::PartnerEncryption,
                 "a partner's certificate that flows encrypt to: the partner renews its key".to_owned(),
             ),
-            None if entry.kind == EntryKind::KeyPair && has("client certificate") && !has("client certificate (any") => {
+            None if entry.kind == EntryKind::KeyPair && has(UseKind::ClientCertificate) => {
                 (Procedure::ClientCertificate, "the client certificate of a flow's receiver channel".to_owned())
             }
-            None if entry.kind == EntryKind::KeyPair && has("sign step") => {
+            None if entry.kind == EntryKind::KeyPair && has(UseKind::Sign) => {
                 (Procedure::CmsSigner, "a key that signs outbound CMS messages".to_owned())
             }
-            None if entry.kind == EntryKind::KeyPair && has("response sign step") => {
+            None if entry.kind == EntryKind::KeyPair && has(UseKind::ResponseSign) => {
                 (Procedure::ResponseSigning, "a key that signs responses to a sender".to_owned())
             }
-            None if entry.kind == EntryKind::KeyPair && has("client certificate") => (
+            None if entry.kind == EntryKind::KeyPair && has(UseKind::AnyValidKeyClient) => (
                 Procedure::ClientCertificate,
                 "presented as \"any valid key\" by a flow's receiver channel".to_owned(),
             ),
@@ -283,10 +310,10 @@ impl Renewals {
         let relevant: Vec<AliasUse> = uses
             .iter()
             .filter(|u| match procedure {
-                Procedure::ClientCertificate => u.place.starts_with("client certificate"),
-                Procedure::CmsSigner => u.place.starts_with("sign step"),
-                Procedure::ResponseSigning => u.place.starts_with("response sign step"),
-                Procedure::PartnerEncryption => u.place.starts_with("encrypt step"),
+                Procedure::ClientCertificate => matches!(u.kind, UseKind::ClientCertificate | UseKind::AnyValidKeyClient),
+                Procedure::CmsSigner => u.kind == UseKind::Sign,
+                Procedure::ResponseSigning => u.kind == UseKind::ResponseSign,
+                Procedure::PartnerEncryption => u.kind == UseKind::Encrypt,
                 Procedure::PlatformKey => true,
             })
             .cloned()
@@ -613,6 +640,7 @@ impl Renewals {
         if let (Some(second), true, false) = (&renewal.second_alias, done("create-temporary"), done("delete-temporary"))
             && self.keystore.store().entry(second).await?.is_some()
         {
+            self.wait_for_nodes().await?;
             let reason = format!("renewal {} aborted", renewal.id);
             self.keystore.delete(&actor, second, true, Some(&reason)).await?;
             reverted.push(format!("deleted temporary alias {second}"));
@@ -847,6 +875,8 @@ impl Renewals {
             }
             Task::AddTemporarySigner => {
                 let second = self.second(renewal)?;
+                // Every node holds the temporary key before a flow names it.
+                self.wait_for_nodes().await?;
                 let changed = self.edit_flows(renewal, |source| flow_edit::add_signer(source, &alias, &second)).await?;
                 format!("{second} signs next to {alias} in flows {}", changed.join(", "))
             }
@@ -868,12 +898,17 @@ impl Renewals {
             }
             Task::RemoveTemporarySigner => {
                 let second = self.second(renewal)?;
+                // Every node signs with the adopted key before the temporary signer goes.
+                self.wait_for_nodes().await?;
                 let changed = self.edit_flows(renewal, |source| flow_edit::remove_signer(source, &second)).await?;
                 format!("{second} removed from flows {}", changed.join(", "))
             }
             Task::DeleteTemporaryAlias => {
                 let second = self.second(renewal)?;
                 if self.keystore.store().entry(&second).await?.is_some() {
+                    // A node still running the flow with the temporary signer would fail
+                    // once the key is gone: wait until every node has applied the edit.
+                    self.wait_for_nodes().await?;
                     let reason = format!("renewal {}: its key is now version {} of {alias}", renewal.id, renewal.new_version.map_or(0, |v| v.0));
                     self.keystore.delete(&actor, &second, true, Some(&reason)).await?;
                 }
@@ -959,6 +994,39 @@ impl Renewals {
         Ok((note, None))
     }
 
+    /// Waits until every live node (a heartbeat within the last [`NODE_ALIVE`]) has
+    /// applied the keystore's current change marker, for at most [`NODE_WAIT`].
+    ///
+    /// # Errors
+    /// [`RenewalError::Invalid`] naming the nodes that lag after the wait (the step stays
+    /// pending and is tried again); store errors.
+    async fn wait_for_nodes(&self) -> Result<(), RenewalError> {
+        let marker = self.keystore.change_marker().await?;
+        let deadline = tokio::time::Instant::now() + NODE_WAIT;
+        loop {
+            let now = self.keystore.now();
+            let lagging: Vec<String> = self
+                .keystore
+                .store()
+                .nodes()
+                .await?
+                .into_iter()
+                .filter(|n| now.millis() - n.heartbeat_at.millis() < NODE_ALIVE.as_millis() as i64 && n.applied_marker < marker)
+                .map(|n| n.id)
+                .collect();
+            if lagging.is_empty() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(RenewalError::Invalid(format!(
+                    "nodes {} have not applied the flow change yet; the step is tried again",
+                    lagging.join(", ")
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     fn second(&self, renewal: &Renewal) -> Result<Alias, RenewalError> {
         renewal.second_alias.clone().ok_or_else(|| RenewalError::Invalid(format!("renewal {} has no second alias", renewal.id)))
     }
@@ -1002,7 +1070,7 @@ impl Renewals {
                 ClientAuth::AnyValidKey => true,
                 ClientAuth::None => false,
             };
-            if !presents || !parsed.receiver.url.starts_with("https://") {
+            if !presents || parsed.receiver.scheme != flow::Scheme::Https {
                 continue;
             }
             let target = Target::parse(&parsed.receiver.url).map_err(RenewalError::Invalid)?;
@@ -1158,31 +1226,39 @@ pub fn uses_of(alias: &Alias, kind: EntryKind, deployed: &[(FlowRecord, Flow)]) 
     for (record, parsed) in deployed {
         let receiver = parsed.receiver.partner.clone().unwrap_or_else(|| parsed.receiver.url.clone());
         let sender = parsed.sender_partner.clone().unwrap_or_else(|| "sender".to_owned());
-        let mut push = |place: String, partner: &str| {
-            uses.push(AliasUse { flow: record.name.clone(), place, partner: partner.to_owned(), url: parsed.receiver.url.clone() });
+        let mut push = |use_kind: UseKind, place: String, partner: &str| {
+            uses.push(AliasUse {
+                flow: record.name.clone(),
+                kind: use_kind,
+                place,
+                partner: partner.to_owned(),
+                url: parsed.receiver.url.clone(),
+            });
         };
         match &parsed.receiver.client {
-            ClientAuth::Alias(a) if a == alias => push("client certificate".to_owned(), &receiver),
+            ClientAuth::Alias(a) if a == alias => push(UseKind::ClientCertificate, "client certificate".to_owned(), &receiver),
             ClientAuth::AnyValidKey if kind == EntryKind::KeyPair => {
-                push("client certificate (any valid key)".to_owned(), &receiver);
+                push(UseKind::AnyValidKeyClient, "client certificate (any valid key)".to_owned(), &receiver);
             }
             _ => {}
         }
-        for (path, steps, partner) in [("", &parsed.steps, &receiver), ("response ", &parsed.response_steps, &sender)] {
+        for (response, steps, partner) in [(false, &parsed.steps, &receiver), (true, &parsed.response_steps, &sender)] {
+            let path = if response { "response " } else { "" };
             for (index, step) in steps.iter().enumerate() {
                 let n = index + 1;
                 match step {
                     Step::Sign { signers, .. } if signers.iter().any(|s| &s.alias == alias) => {
-                        push(format!("{path}sign step {n}"), partner);
+                        let use_kind = if response { UseKind::ResponseSign } else { UseKind::Sign };
+                        push(use_kind, format!("{path}sign step {n}"), partner);
                     }
                     Step::Encrypt { recipients, .. } if recipients.contains(alias) => {
-                        push(format!("{path}encrypt step {n}"), partner);
+                        push(UseKind::Encrypt, format!("{path}encrypt step {n}"), partner);
                     }
                     Step::Decrypt if kind == EntryKind::KeyPair => {
-                        push(format!("{path}decrypt step {n} (any valid key)"), &sender);
+                        push(UseKind::Decrypt, format!("{path}decrypt step {n} (any valid key)"), &sender);
                     }
                     Step::Verify { trust, .. } if trust.contains(alias) || (trust.is_empty() && kind == EntryKind::Certificate) => {
-                        push(format!("{path}verify step {n}"), &sender);
+                        push(UseKind::Verify, format!("{path}verify step {n}"), &sender);
                     }
                     _ => {}
                 }
