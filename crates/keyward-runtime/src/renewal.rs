@@ -460,7 +460,7 @@ impl Renewals {
         authorize(actor.role, Action::Read, None)?;
         let now = self.keystore.now();
         let mut tasks = Vec::new();
-        for renewal in self.keystore.store().renewals().await? {
+        for renewal in self.keystore.store().running_renewals().await? {
             for (step, who) in renewal.waiting_for(now) {
                 if role.is_some_and(|r| r != who) || partner.is_some_and(|p| step.partner.as_deref() != Some(p)) {
                     continue;
@@ -778,14 +778,14 @@ impl Renewals {
     /// interrupted. Errors are logged, not returned: one renewal's trouble does not stop
     /// the others.
     pub async fn tick(&self) {
-        let renewals = match self.keystore.store().renewals().await {
+        let renewals = match self.keystore.store().running_renewals().await {
             Ok(renewals) => renewals,
             Err(e) => {
                 tracing::warn!(error = %e, "could not read renewals");
                 return;
             }
         };
-        for renewal in renewals.into_iter().filter(|r| r.state == RenewalState::Running) {
+        for renewal in renewals {
             let waits_on_engine = renewal.open_steps().first().is_some_and(|s| {
                 renewal.def(s).is_some_and(|d| {
                     d.kind.automated() && s.state == StepState::Pending && (!d.in_window || renewal.window_open(self.keystore.now()))

@@ -431,6 +431,14 @@ impl Store {
         dispatch!(self, h => h.renewal(id).await)
     }
 
+    /// The renewals that are running, with their steps, by number.
+    ///
+    /// # Errors
+    /// Database errors, unreadable rows.
+    pub async fn running_renewals(&self) -> Result<Vec<Renewal>, StoreError> {
+        dispatch!(self, h => h.running_renewals().await)
+    }
+
     /// The number of the running renewal of `alias`, if there is one.
     ///
     /// # Errors

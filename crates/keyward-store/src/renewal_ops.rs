@@ -375,6 +375,19 @@ impl Handle {
         row.into_renewal(steps).map(Some)
     }
 
+    pub(crate) async fn running_renewals(&self) -> Result<Vec<Renewal>, StoreError> {
+        let ids: Vec<(i64,)> = sqlx::query_as("SELECT id FROM renewals WHERE state = 'running'").fetch_all(&self.pool).await?;
+        let mut renewals = Vec::with_capacity(ids.len());
+        for (id,) in ids {
+            // A renewal that finished between the two reads is simply not running any more.
+            if let Some(renewal) = self.renewal(id).await? {
+                renewals.push(renewal);
+            }
+        }
+        renewals.sort_by_key(|r| r.id);
+        Ok(renewals)
+    }
+
     pub(crate) async fn running_renewal(&self, alias: &Alias) -> Result<Option<i64>, StoreError> {
         let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM renewals WHERE alias = $1 AND state = 'running'")
             .bind(alias.as_str())

@@ -1303,11 +1303,13 @@ async fn renewals_round_trip_and_refuse_lost_updates(h: &Harness) {
     renewal.revision = 2;
     assert_eq!(back, renewal);
     assert_eq!(store.renewals().await.unwrap(), vec![renewal.clone()]);
+    assert_eq!(store.running_renewals().await.unwrap(), vec![renewal.clone()]);
     assert_eq!(store.kept_flows(id).await.unwrap(), kept);
 
     renewal.state = RenewalState::Completed;
     store.save_renewal(&renewal, &[], &[], &event).await.unwrap();
     assert_eq!(store.running_renewal(&alias).await.unwrap(), None);
+    assert!(store.running_renewals().await.unwrap().is_empty());
     renewal.id = 0;
     store.create_renewal(&renewal, &[], &admin).await.unwrap();
 }
